@@ -1,0 +1,126 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Channel(models.TextChoices):
+    TRADE_FAIR = "trade_fair", _("Trade fair")
+    PRINT_AD = "print_ad", _("Print ad")
+    NEWSLETTER = "newsletter", _("Newsletter")
+    WEBINAR = "webinar", _("Webinar")
+    WEBSITE = "website", _("Website form")
+    MAILING = "mailing", _("Mailing")
+    PARTNER = "partner", _("Partner")
+    PHONE = "phone", _("Phone enquiry")
+    OTHER = "other", _("Other")
+
+
+class InfoMaterial(models.Model):
+    class Kind(models.TextChoices):
+        DIGITAL = "digital", _("Digital (sent by email)")
+        PRINTED = "printed", _("Printed (sent by post)")
+
+    title = models.CharField(_("title"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind, default=Kind.DIGITAL)
+    file = models.FileField(_("file"), upload_to="materials/", blank=True)
+    url = models.URLField(_("link"), blank=True)
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name = _("info material")
+        verbose_name_plural = _("info materials")
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.get_kind_display()})"
+
+    @property
+    def is_printed(self) -> bool:
+        return self.kind == self.Kind.PRINTED
+
+
+def _new_form_key() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        PLANNED = "planned", _("Planned")
+        ACTIVE = "active", _("Active")
+        ENDED = "ended", _("Ended")
+
+    name = models.CharField(_("name"), max_length=200)
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.PROTECT,
+        related_name="campaigns",
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.PLANNED)
+    starts_on = models.DateField(_("starts on"))
+    ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    budget = models.DecimalField(_("budget (EUR)"), max_digits=12, decimal_places=2, default=0)
+    expected_responses = models.PositiveIntegerField(_("expected responses"), default=0)
+    materials = models.ManyToManyField(
+        InfoMaterial, verbose_name=_("info material offered"), blank=True, related_name="campaigns"
+    )
+    hypothesis = models.TextField(_("hypothesis"), blank=True)
+    # Handoff agreement: which team follows up, under which SLA policy, signed by whom.
+    team = models.ForeignKey(
+        "accounts.Team",
+        verbose_name=_("follow-up team"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+    )
+    sla_policy = models.ForeignKey(
+        "followups.SlaPolicy",
+        verbose_name=_("SLA policy override"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        help_text=_("Leave empty to use the policy of the channel."),
+    )
+    signed_off_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+    activation_override_reason = models.TextField(blank=True)
+    form_key = models.CharField(max_length=32, unique=True, default=_new_form_key, editable=False)
+    consent_text = models.TextField(
+        _("consent text"),
+        blank=True,
+        default=_("I agree that my details are used to send me the material and contact me."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-starts_on", "name"]
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")),
+                name="campaign_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_signed_off(self) -> bool:
+        return self.signed_off_at is not None

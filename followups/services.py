@@ -1,0 +1,563 @@
+"""Follow-up rules: creating follow-ups with deadlines, completing them, and the sweep."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from accounts.models import Role, Team, User
+from campaigns.models import Channel
+from leads.models import Lead, LeadEvent
+
+from .calendar import BusinessCalendar, BusinessDuration
+from .models import DigestRun, Escalation, FollowUp, Notification, SlaPolicy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CALENDAR_REGION = settings.LEADBRIDGE_DEFAULT_REGION
+
+
+# --- policies and deadlines ---------------------------------------------------
+
+
+def sla_policy_for(*, lead: Lead) -> SlaPolicy:
+    """Campaign override, else the channel's policy, else the default one (created if missing)."""
+    if lead.campaign_id and lead.campaign.sla_policy_id:
+        return lead.campaign.sla_policy
+    policies = {p.channel: p for p in SlaPolicy.objects.filter(channel__in=[lead.channel, ""])}
+    policy = policies.get(lead.channel) or policies.get("")
+    if policy is None:
+        policy, _created = SlaPolicy.objects.get_or_create(
+            channel="", defaults={"name": "Standard"}
+        )
+    return policy
+
+
+def calendar_for(*, team: Team | None) -> BusinessCalendar:
+    if team is None:
+        return BusinessCalendar.for_region(DEFAULT_CALENDAR_REGION)
+    return BusinessCalendar.for_region(team.region, team.opens_at, team.closes_at)
+
+
+@dataclass
+class Deadlines:
+    warn_at: datetime
+    due_at: datetime
+    overdue_at: datetime
+    escalate_at: datetime
+    reassign_at: datetime | None
+
+
+def deadlines_for(
+    *,
+    policy: SlaPolicy,
+    calendar: BusinessCalendar,
+    starts_at: datetime,
+    due: BusinessDuration,
+    overdue: BusinessDuration | None = None,
+    due_at: datetime | None = None,
+) -> Deadlines:
+    """The ladder for one follow-up; `due_at` fixes the deadline (an agreed next-step date)."""
+    due_at = due_at or calendar.add(starts_at, due)
+    overdue_at = calendar.add(starts_at, overdue) if overdue else due_at
+    overdue_at = max(overdue_at, due_at)
+    warn_at = max(starts_at, calendar.subtract(overdue_at, policy.duration("warn_before")))
+    escalate_at = calendar.add(overdue_at, policy.duration("escalate_after"))
+    reassign = policy.duration("reassign_after")
+    reassign_at = calendar.add(escalate_at, reassign) if reassign else None
+    return Deadlines(warn_at, due_at, overdue_at, escalate_at, reassign_at)
+
+
+# A follow-up's rule names the policy durations for (due, overdue); overdue
+# defaults to due. Stored on the follow-up so recomputation knows its origin.
+RULES: dict[str, tuple[str, str | None]] = {
+    "material_digital": ("material_digital_due", None),
+    "material_printed": ("material_printed_due", "material_printed_overdue"),
+    "callback": ("callback_due", None),
+    "web_call": ("web_call_due", None),
+    "callback_after_digital": ("callback_after_digital_due", None),
+    "callback_after_postal": ("callback_after_postal_due", None),
+    "decision": ("decision_due", None),
+}
+
+
+def _set_deadlines(followup: FollowUp, *, policy: SlaPolicy, calendar: BusinessCalendar) -> None:
+    """(Re)compute the stored ladder of a follow-up from its anchor and rule."""
+    if followup.rule:
+        due_field, overdue_field = RULES[followup.rule]
+        deadlines = deadlines_for(
+            policy=policy,
+            calendar=calendar,
+            starts_at=followup.starts_at,
+            due=policy.duration(due_field),
+            overdue=policy.duration(overdue_field) if overdue_field else None,
+        )
+    else:
+        deadlines = deadlines_for(
+            policy=policy, calendar=calendar, starts_at=followup.starts_at,
+            due=None, due_at=followup.due_at,
+        )
+    for name, value in deadlines.__dict__.items():
+        setattr(followup, name, value)
+
+
+def followup_build(
+    *,
+    lead: Lead,
+    kind: str,
+    rule: str,
+    policy: SlaPolicy,
+    starts_at: datetime,
+    due_at: datetime | None = None,
+    calendar: BusinessCalendar | None = None,
+    **extra,
+) -> FollowUp:
+    """An unsaved follow-up for the lead's owner with its deadlines computed."""
+    followup = FollowUp(
+        lead=lead,
+        kind=kind,
+        rule=rule,
+        assignee_id=lead.owner_id,
+        policy=policy,
+        starts_at=starts_at,
+        due_at=due_at,
+        **extra,
+    )
+    _set_deadlines(followup, policy=policy, calendar=calendar or calendar_for(team=lead.team))
+    return followup
+
+
+def initial_followups(
+    *, lead: Lead, policy: SlaPolicy, calendar: BusinessCalendar | None = None
+) -> list[FollowUp]:
+    """What the handoff contract owes a freshly received lead (unsaved).
+
+    Material asked for → send-material; otherwise → call-back from receipt (the
+    call-back after material is created when the material is dispatched). Every
+    lead → sales accept/reject.
+    """
+    calendar = calendar or calendar_for(team=lead.team)
+    if lead.requests_material:
+        material = lead.requested_material
+        first = (
+            FollowUp.Kind.MATERIAL,
+            "material_printed" if material is not None and material.is_printed else "material_digital",
+        )
+    elif lead.wants_call and lead.channel == Channel.WEBSITE:
+        first = (FollowUp.Kind.CALLBACK, "web_call")
+    else:
+        first = (FollowUp.Kind.CALLBACK, "callback")
+    return [
+        followup_build(
+            lead=lead, kind=kind, rule=rule, policy=policy,
+            starts_at=lead.received_at, calendar=calendar,
+        )
+        for kind, rule in (first, (FollowUp.Kind.DECISION, "decision"))
+    ]
+
+
+def followups_create_for_lead(*, lead: Lead) -> list[FollowUp]:
+    policy = sla_policy_for(lead=lead)
+    followups = FollowUp.objects.bulk_create(initial_followups(lead=lead, policy=policy))
+    LeadEvent.objects.bulk_create(
+        LeadEvent(
+            lead=lead,
+            followup=f,
+            kind=LeadEvent.Kind.FOLLOWUP_CREATED,
+            at=lead.received_at,
+            data={"kind": f.kind, "due_at": f.due_at.isoformat(), "policy": policy.name},
+        )
+        for f in followups
+    )
+    return followups
+
+
+@transaction.atomic
+def material_dispatch(*, followup: FollowUp, by: User | None, at: datetime, postal: bool) -> FollowUp:
+    """Record the material as sent; the call-back clock starts now (PRODUCT.md)."""
+    claimed = FollowUp.objects.filter(
+        pk=followup.pk, kind=FollowUp.Kind.MATERIAL, completed_at__isnull=True
+    ).update(completed_at=at, completed_by=by, outcome="posted" if postal else "emailed")
+    if claimed != 1:
+        raise FollowUpAlreadyDone(followup)
+    lead = followup.lead
+    LeadEvent.objects.create(
+        lead=lead,
+        followup=followup,
+        kind=LeadEvent.Kind.MATERIAL_SENT,
+        actor=by,
+        at=at,
+        data={"postal": postal},
+    )
+    policy = followup.policy or sla_policy_for(lead=lead)
+    callback = followup_build(
+        lead=lead,
+        kind=FollowUp.Kind.CALLBACK,
+        rule="callback_after_postal" if postal else "callback_after_digital",
+        policy=policy,
+        starts_at=at,
+    )
+    callback.save()
+    LeadEvent.objects.create(
+        lead=lead,
+        followup=callback,
+        kind=LeadEvent.Kind.FOLLOWUP_CREATED,
+        actor=by,
+        at=at,
+        data={"kind": callback.kind, "due_at": callback.due_at.isoformat()},
+    )
+    return callback
+
+
+class FollowUpAlreadyDone(Exception):
+    def __init__(self, followup: FollowUp):
+        super().__init__(f"follow-up {followup.pk} was already completed")
+        self.followup = followup
+
+
+@transaction.atomic
+def followup_complete(
+    *, followup: FollowUp, by: User | None, at: datetime, outcome: str, note: str = ""
+) -> None:
+    """Close a follow-up once; a second click or a second rep gets FollowUpAlreadyDone."""
+    done = FollowUp.objects.filter(pk=followup.pk, completed_at__isnull=True).update(
+        completed_at=at, completed_by=by, outcome=outcome, note=note
+    )
+    if done != 1:
+        raise FollowUpAlreadyDone(followup)
+    followup.completed_at, followup.completed_by, followup.outcome = at, by, outcome
+
+
+@transaction.atomic
+def followups_recompute(*, policy: SlaPolicy, by: User | None, now: datetime) -> int:
+    """Admin action: apply the policy's current durations to its open follow-ups, on purpose.
+
+    Escalation steps already taken stay taken; only the stored deadlines move.
+    """
+    fields = ["warn_at", "due_at", "overdue_at", "escalate_at", "reassign_at", "updated_at"]
+    changed = []
+    events = []
+    for followup in FollowUp.objects.open().filter(policy=policy).select_related("lead__team"):
+        old_due = followup.due_at
+        _set_deadlines(followup, policy=policy, calendar=calendar_for(team=followup.lead.team))
+        followup.updated_at = now
+        changed.append(followup)
+        events.append(
+            LeadEvent(
+                lead=followup.lead,
+                followup=followup,
+                kind=LeadEvent.Kind.DEADLINES_RECOMPUTED,
+                actor=by,
+                at=now,
+                data={"from": old_due.isoformat(), "to": followup.due_at.isoformat(), "policy": policy.name},
+            )
+        )
+    FollowUp.objects.bulk_update(changed, fields, batch_size=500)
+    LeadEvent.objects.bulk_create(events, batch_size=500)
+    return len(changed)
+
+
+# --- the sweep -----------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    warned: int = 0
+    overdue: int = 0
+    escalated: int = 0
+    reassigned: int = 0
+    batches: int = 0
+    unassignable: list[int] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (
+            f"warned {self.warned}, flagged overdue {self.overdue}, "
+            f"escalated to team lead {self.escalated}, reassigned {self.reassigned} "
+            f"in {self.batches} batches"
+        )
+
+
+# (level, deadline column, guard) for each step, in the order a sweep runs them.
+# Each pair of (deadline, guard) matches one partial index on FollowUp.
+_STEPS = (
+    (Escalation.Level.WARNING, "warn_at", Q(warned_at__isnull=True)),
+    (Escalation.Level.OVERDUE, "overdue_at", Q(escalation_level=0)),
+    (Escalation.Level.MANAGER, "escalate_at", Q(escalation_level=1)),
+    (Escalation.Level.REASSIGNED, "reassign_at", Q(escalation_level=2)),
+)
+
+
+def sweep_overdue(*, now: datetime, batch_size: int | None = None) -> SweepReport:
+    """One pass over the escalation ladder; safe to run twice and on many workers.
+
+    Steps, each in bounded batches, each batch one transaction:
+    1. claim due rows in pk order with FOR UPDATE SKIP LOCKED (on SQLite the
+       IMMEDIATE transaction serialises writers instead);
+    2. move them one rung with a guarded UPDATE (WHERE level = previous);
+    3. insert one Escalation per (follow-up, level) — unique, so a step can
+       never happen twice — plus the timeline event and the notifications;
+    4. level 3 also reassigns the lead to the least-loaded available rep.
+    Emails go out afterwards from the notification rows (send_notification_emails).
+    """
+    batch_size = batch_size or settings.LEADBRIDGE_SWEEP_BATCH_SIZE
+    report = SweepReport()
+    for level, column, guard in _STEPS:
+        while True:
+            moved = _sweep_batch(level=level, column=column, guard=guard, now=now, size=batch_size, report=report)
+            if moved:
+                report.batches += 1
+            if moved < batch_size:
+                break
+    return report
+
+
+_COUNTERS = {0: "warned", 1: "overdue", 2: "escalated", 3: "reassigned"}
+_NOTIFY_KIND = {
+    0: Notification.Kind.WARNING,
+    1: Notification.Kind.OVERDUE,
+    2: Notification.Kind.ESCALATED,
+}
+_EVENT_KIND = {
+    0: LeadEvent.Kind.WARNING,
+    1: LeadEvent.Kind.OVERDUE,
+    2: LeadEvent.Kind.ESCALATED,
+    3: LeadEvent.Kind.REASSIGNED,
+}
+
+
+@transaction.atomic
+def _sweep_batch(*, level: int, column: str, guard: Q, now: datetime, size: int, report: SweepReport) -> int:
+    due = FollowUp.objects.filter(guard, completed_at__isnull=True, **{f"{column}__lte": now})
+    if level == Escalation.Level.WARNING:
+        due = due.filter(overdue_at__gt=now)  # past overdue: step 1 takes it instead
+    rows = list(
+        due.order_by("pk")
+        .select_for_update(skip_locked=True, of=("self",))
+        .values("pk", "lead_id", "assignee_id", "kind", "lead__team_id")[:size]
+    )
+    if not rows:
+        return 0
+    ids = [row["pk"] for row in rows]
+    changes = {"warned_at": now} if level == 0 else {"escalation_level": level}
+    if level == Escalation.Level.OVERDUE:
+        # Also leave the warning index: an overdue follow-up needs no "due soon".
+        changes.update(flagged_at=now, warned_at=Coalesce(F("warned_at"), now))
+    moved = FollowUp.objects.filter(guard, pk__in=ids).update(**changes)
+    if moved != len(ids):  # cannot happen under the row locks; roll back rather than guess
+        raise RuntimeError(f"sweep claimed {len(ids)} follow-ups but moved {moved}")
+
+    reassignments = _reassign(rows=rows, now=now, report=report) if level == 3 else {}
+    escalations = Escalation.objects.bulk_create(
+        Escalation(
+            followup_id=row["pk"],
+            level=level,
+            at=now,
+            data={"from": row["assignee_id"], "to": reassignments.get(row["pk"])} if level == 3 else {},
+        )
+        for row in rows
+    )
+    LeadEvent.objects.bulk_create(
+        LeadEvent(
+            lead_id=row["lead_id"],
+            followup_id=row["pk"],
+            kind=_EVENT_KIND[level],
+            at=now,
+            data={"kind": row["kind"], **escalation.data},
+        )
+        for row, escalation in zip(rows, escalations, strict=True)
+    )
+    managers = _managers_by_team({row["lead__team_id"] for row in rows}) if level >= 2 or any(
+        row["assignee_id"] is None for row in rows
+    ) else {}
+    notifications = []
+    for row, escalation in zip(rows, escalations, strict=True):
+        for recipient_id, kind in _recipients(level, row, reassignments.get(row["pk"]), managers):
+            notifications.append(
+                Notification(
+                    recipient_id=recipient_id,
+                    kind=kind,
+                    escalation=escalation,
+                    followup_id=row["pk"],
+                    lead_id=row["lead_id"],
+                    created_at=now,
+                )
+            )
+    Notification.objects.bulk_create(notifications)
+    setattr(report, _COUNTERS[level], getattr(report, _COUNTERS[level]) + len(rows))
+    return len(rows)
+
+
+def _recipients(level: int, row: dict, new_assignee: int | None, managers: dict) -> list[tuple[int, str]]:
+    team_managers = managers.get(row["lead__team_id"], [])
+    assignee = row["assignee_id"]
+    if level == 3:
+        if new_assignee is None:  # nobody free: the team lead must decide
+            return [(m, Notification.Kind.ESCALATED) for m in team_managers]
+        pairs = [(new_assignee, Notification.Kind.REASSIGNED_TO)]
+        if assignee and assignee != new_assignee:
+            pairs.append((assignee, Notification.Kind.REASSIGNED_FROM))
+        return pairs
+    if level == 2 or assignee is None:
+        return [(m, _NOTIFY_KIND[level]) for m in team_managers if m != assignee] or (
+            [(assignee, _NOTIFY_KIND[level])] if assignee else []
+        )
+    return [(assignee, _NOTIFY_KIND[level])]
+
+
+def _managers_by_team(team_ids: set[int | None]) -> dict[int | None, list[int]]:
+    """Team leads per team; admins stand in for leads without a team or a lead."""
+    admins = list(
+        User.objects.filter(Q(role=Role.ADMIN) | Q(is_superuser=True), is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    result: dict[int | None, list[int]] = {team_id: [] for team_id in team_ids}
+    for pk, team_id in User.objects.filter(
+        role=Role.MANAGER, team_id__in=[t for t in team_ids if t], is_active=True
+    ).values_list("pk", "team_id"):
+        result[team_id].append(pk)
+    return {team_id: pks or admins for team_id, pks in result.items()}
+
+
+def _reassign(*, rows: list[dict], now: datetime, report: SweepReport) -> dict[int, int | None]:
+    """Level 3: move each lead (owner and open follow-ups) to its team's least-loaded rep."""
+    team_ids = {row["lead__team_id"] for row in rows if row["lead__team_id"]}
+    loads = rep_loads(team_ids=team_ids)
+    chosen: dict[int, int | None] = {}
+    for row in rows:
+        candidates = {
+            rep: load
+            for rep, load in loads.get(row["lead__team_id"], {}).items()
+            if rep != row["assignee_id"]
+        }
+        if not candidates:
+            chosen[row["pk"]] = None
+            report.unassignable.append(row["pk"])
+            continue
+        rep = min(candidates, key=lambda pk: (candidates[pk], pk))
+        loads[row["lead__team_id"]][rep] += 1
+        chosen[row["pk"]] = rep
+        Lead.objects.filter(pk=row["lead_id"]).update(owner_id=rep, updated_at=now)
+        FollowUp.objects.filter(lead_id=row["lead_id"], completed_at__isnull=True).update(
+            assignee_id=rep, updated_at=now
+        )
+    return chosen
+
+
+def rep_loads(*, team_ids: set[int]) -> dict[int, dict[int, int]]:
+    """Open follow-ups per available (active, present) rep, per team."""
+    reps = User.objects.filter(
+        team_id__in=team_ids, role=Role.REP, is_active=True, is_absent=False
+    ).annotate(load=Count("followups", filter=Q(followups__completed_at__isnull=True)))
+    loads: dict[int, dict[int, int]] = {team_id: {} for team_id in team_ids}
+    for rep in reps.values("pk", "team_id", "load"):
+        loads[rep["team_id"]][rep["pk"]] = rep["load"]
+    return loads
+
+
+# --- notifications ---------------------------------------------------------------
+
+
+def notification_emails_send(*, now: datetime, batch_size: int = 200) -> int:
+    """Email pending notifications, each at most once.
+
+    A row is claimed (pending → sending) and committed before the email goes out,
+    so a retried or doubled task cannot send it again; a worker killed between
+    claim and send leaves it in "sending" for a person to see, never resent.
+    """
+    sent = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                Notification.objects.filter(email_state=Notification.EmailState.PENDING)
+                .order_by("pk")
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            Notification.objects.filter(
+                pk__in=ids, email_state=Notification.EmailState.PENDING
+            ).update(email_state=Notification.EmailState.SENDING)
+        if not ids:
+            return sent
+        for notification in Notification.objects.filter(pk__in=ids).select_related(
+            "recipient", "followup", "lead"
+        ):
+            state = _email_one(notification)
+            Notification.objects.filter(pk=notification.pk).update(
+                email_state=state, emailed_at=now if state == Notification.EmailState.SENT else None
+            )
+            sent += state == Notification.EmailState.SENT
+
+
+def _email_one(notification: Notification) -> str:
+    recipient = notification.recipient
+    if not recipient.email:
+        return Notification.EmailState.NONE
+    with translation.override(recipient.language):
+        subject = notification.subject_text()
+        lead = notification.lead
+        body = "\n".join(
+            [
+                subject,
+                "",
+                _("Lead: %(lead)s") % {"lead": lead},
+                _("Deadline: %(due)s")
+                % {"due": timezone.localtime(notification.followup.due_at).strftime("%d.%m.%Y %H:%M")}
+                if notification.followup_id
+                else "",
+                f"{settings.LEADBRIDGE_BASE_URL}/leads/{lead.pk}/" if lead else "",
+            ]
+        )
+    try:
+        send_mail(f"[LeadBridge] {subject}", body, None, [recipient.email])
+    except Exception:  # SMTP trouble must not block the queue; the row says failed
+        log.exception("notification %s: email failed", notification.pk)
+        return Notification.EmailState.FAILED
+    return Notification.EmailState.SENT
+
+
+def notifications_mark_read(*, user: User, now: datetime, ids: list[int] | None = None) -> int:
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return unread.update(read_at=now)
+
+
+def daily_digest_send(*, now: datetime) -> int:
+    """One email per rep and day: what is overdue and what is due today."""
+    today = timezone.localdate(now)
+    end_of_day = timezone.make_aware(
+        timezone.datetime.combine(today, timezone.datetime.max.time())
+    )
+    sent = 0
+    reps = User.objects.filter(role=Role.REP, is_active=True, is_absent=False).exclude(email="")
+    for rep in reps:
+        open_items = FollowUp.objects.open().filter(assignee=rep).select_related("lead")
+        overdue = list(open_items.filter(overdue_at__lte=now).order_by("overdue_at")[:50])
+        due_today = list(open_items.filter(overdue_at__gt=now, due_at__lte=end_of_day).order_by("due_at")[:50])
+        if not overdue and not due_today:
+            continue
+        with transaction.atomic():
+            _run, created = DigestRun.objects.get_or_create(
+                recipient=rep, day=today, defaults={"sent_at": now}
+            )
+        if not created:
+            continue
+        with translation.override(rep.language):
+            lines = [_("Overdue: %(n)d") % {"n": len(overdue)}]
+            lines += [f"  - {f.get_kind_display()}: {f.lead}" for f in overdue]
+            lines += ["", _("Due today: %(n)d") % {"n": len(due_today)}]
+            lines += [f"  - {f.get_kind_display()}: {f.lead}" for f in due_today]
+            subject = _("Your follow-ups for %(day)s") % {"day": today.strftime("%d.%m.%Y")}
+        send_mail(f"[LeadBridge] {subject}", "\n".join(lines), None, [rep.email])
+        sent += 1
+    return sent

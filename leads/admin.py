@@ -1,0 +1,73 @@
+from django.contrib import admin
+from django.utils import timezone
+
+from followups.models import FollowUp
+
+from .models import Lead, LeadEvent, Source
+from .services import lead_receive
+
+
+class FollowUpInline(admin.TabularInline):
+    model = FollowUp
+    extra = 0
+    fields = ["kind", "assignee", "due_at", "overdue_at", "completed_at", "escalation_level"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class LeadEventInline(admin.TabularInline):
+    model = LeadEvent
+    extra = 0
+    fields = ["at", "kind", "actor", "data"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "campaign", "channel", "stage", "owner", "team", "received_at"]
+    list_filter = ["stage", "channel", "source", "team"]
+    search_fields = ["company", "contact_name", "email", "external_id"]
+    date_hierarchy = "received_at"
+    raw_id_fields = ["campaign", "owner", "decided_by"]
+    readonly_fields = ["dedup_key", "created_at", "updated_at"]
+    inlines = [FollowUpInline, LeadEventInline]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        # A lead added in the admin is received like any other: routing, follow-ups, timeline.
+        fields = {f.name: getattr(obj, f.name) for f in Lead._meta.concrete_fields
+                  if f.name not in {"id", "campaign", "source", "dedup_key", "created_at", "updated_at"}}
+        fields = {k: v for k, v in fields.items() if v not in (None, "")}
+        intake = lead_receive(
+            data=fields, source=Source.ADMIN, now=timezone.now(), actor=request.user,
+            campaign=obj.campaign, assign=not (obj.owner_id or obj.team_id),
+        )
+        obj.pk = intake.lead.pk
+
+
+@admin.register(LeadEvent)
+class LeadEventAdmin(admin.ModelAdmin):
+    """Read-only: the timeline is append-only."""
+
+    list_display = ["at", "lead", "kind", "actor"]
+    list_filter = ["kind"]
+    raw_id_fields = ["lead", "followup", "actor"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,226 @@
+import re
+import unicodedata
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Channel
+
+
+class Stage(models.TextChoices):
+    """The funnel of PRODUCT.md, then its side exits."""
+
+    LEAD = "lead", _("Lead")
+    PROSPECT = "prospect", _("Prospect (Interessent)")
+    PRESALES = "presales", _("Pre-Sales")
+    SALE = "sale", _("Sale")
+    AFTERSALES = "aftersales", _("After-Sales")
+    REJECTED = "rejected", _("Rejected by sales")
+    DISQUALIFIED = "disqualified", _("Disqualified")
+    UNREACHABLE = "unreachable", _("Unreachable")
+    LOST = "lost", _("Lost")
+
+
+CLOSED_STAGES = {Stage.REJECTED, Stage.DISQUALIFIED, Stage.UNREACHABLE, Stage.LOST}
+
+
+class Source(models.TextChoices):
+    WEB_FORM = "web_form", _("Web form")
+    IMPORT = "import", _("Import")
+    API = "api", _("API")
+    MANUAL = "manual", _("Manual entry")
+    ADMIN = "admin", _("Admin")
+    DEMO = "demo", _("Demo data")
+
+
+class Decision(models.TextChoices):
+    ACCEPTED = "accepted", _("Accepted")
+    REJECTED = "rejected", _("Rejected")
+
+
+class RejectReason(models.TextChoices):
+    NO_BUDGET = "no_budget", _("No budget")
+    NO_NEED = "no_need", _("No need")
+    WRONG_CONTACT = "wrong_contact", _("Wrong contact")
+    COMPETITOR = "competitor", _("Competitor")
+    DUPLICATE = "duplicate", _("Duplicate")
+    SPAM = "spam", _("Spam")
+    OTHER = "other", _("Other")
+
+
+def dedup_key(*, email: str = "", phone: str = "", company: str = "", name: str = "") -> str:
+    """The identity used to find duplicates: email, else phone, else company + name."""
+    email = (email or "").strip().lower()
+    if email:
+        return f"e:{email}"
+    digits = re.sub(r"\D", "", phone or "")
+    if digits.startswith("00"):
+        digits = digits[2:]
+    elif digits.startswith("0"):
+        digits = "49" + digits[1:]  # a national German number
+    if len(digits) >= 6:
+        return f"p:{digits}"
+    folded = unicodedata.normalize("NFKD", f"{company}|{name}".lower())
+    folded = re.sub(r"[^a-z0-9|]", "", folded.encode("ascii", "ignore").decode())
+    return f"n:{folded}"[:200]
+
+
+class LeadQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """What a user may see: reps and team leads their team's, everyone else all."""
+        if user.is_superuser or user.role in {"admin", "marketing"}:
+            return self
+        if user.team_id is None:
+            return self.filter(owner=user)
+        return self.filter(team_id=user.team_id)
+
+    def open(self):
+        return self.exclude(stage__in=CLOSED_STAGES)
+
+
+class Lead(models.Model):
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        verbose_name=_("campaign"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="leads",
+    )
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel)
+    source = models.CharField(_("source"), max_length=10, choices=Source, default=Source.MANUAL)
+    external_id = models.CharField(_("external ID"), max_length=100, blank=True)
+
+    company = models.CharField(_("company"), max_length=200, blank=True)
+    contact_name = models.CharField(_("contact person"), max_length=200)
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=50, blank=True)
+    street = models.CharField(_("street"), max_length=200, blank=True)
+    postcode = models.CharField(_("postcode"), max_length=10, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, default="DE")
+    region = models.CharField(_("region"), max_length=10, blank=True)
+    message = models.TextField(_("message"), blank=True)
+
+    requests_material = models.BooleanField(_("requests material"), default=False)
+    requested_material = models.ForeignKey(
+        "campaigns.InfoMaterial",
+        verbose_name=_("requested material"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leads",
+    )
+    wants_call = models.BooleanField(_("wants a call"), default=False)
+    consent_text = models.TextField(_("consent text"), blank=True)
+    consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+
+    # When the enquiry reached the company; every SLA deadline counts from here,
+    # not from created_at (when someone typed or imported it).
+    received_at = models.DateTimeField(_("received at"))
+    stage = models.CharField(_("stage"), max_length=15, choices=Stage, default=Stage.LEAD)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leads",
+    )
+    team = models.ForeignKey(
+        "accounts.Team",
+        verbose_name=_("team"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="leads",
+    )
+    decision = models.CharField(_("sales decision"), max_length=10, choices=Decision, blank=True)
+    decision_reason = models.CharField(
+        _("reason"), max_length=20, choices=RejectReason, blank=True
+    )
+    decision_note = models.TextField(_("note"), blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    dedup_key = models.CharField(max_length=200, db_index=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = LeadQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("lead")
+        verbose_name_plural = _("leads")
+        constraints = [
+            # Idempotent intake: the same record from one campaign's source never
+            # becomes two leads (API retries, re-imported files).
+            models.UniqueConstraint(
+                fields=["campaign", "external_id"],
+                condition=~Q(external_id=""),
+                name="lead_external_id_unique_per_campaign",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "received_at"], name="lead_campaign_received"),
+            models.Index(fields=["team", "received_at"], name="lead_team_received"),
+            models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.company or '—'}: {self.contact_name}"
+
+    def compute_dedup_key(self) -> str:
+        return dedup_key(
+            email=self.email, phone=self.phone, company=self.company, name=self.contact_name
+        )
+
+    @property
+    def is_closed(self) -> bool:
+        return self.stage in CLOSED_STAGES
+
+
+class LeadEvent(models.Model):
+    """The lead's timeline: append-only. Services write it; nothing updates it."""
+
+    class Kind(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        ASSIGNED = "assigned", _("Assigned")
+        FOLLOWUP_CREATED = "followup_created", _("Follow-up created")
+        MATERIAL_SENT = "material_sent", _("Material sent")
+        CALL_ATTEMPT = "call_attempt", _("Call attempt")
+        QUALIFIED = "qualified", _("Qualified")
+        ACCEPTED = "accepted", _("Accepted")
+        REJECTED = "rejected", _("Rejected")
+        STAGE_CHANGED = "stage_changed", _("Stage changed")
+        NOTE = "note", _("Note")
+        WARNING = "warning", _("Due soon")
+        OVERDUE = "overdue", _("Overdue")
+        ESCALATED = "escalated", _("Escalated")
+        REASSIGNED = "reassigned", _("Reassigned")
+        DEADLINES_RECOMPUTED = "recomputed", _("Deadlines recomputed")
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    followup = models.ForeignKey(
+        "followups.FollowUp", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=Kind)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    at = models.DateTimeField(_("when"))
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("timeline event")
+        verbose_name_plural = _("timeline events")
+        indexes = [models.Index(fields=["lead", "at"], name="leadevent_lead_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}"
