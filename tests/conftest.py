@@ -1,0 +1,61 @@
+"""Fixtures everyone uses: named users for the roles, their teams, a campaign."""
+
+import pytest
+from django.core.cache import cache
+
+from accounts.models import Role
+
+from .factories import CampaignFactory, InfoMaterialFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_quiet(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    cache.clear()
+
+
+@pytest.fixture
+def team(db):
+    return TeamFactory(name="Vertrieb Süd", region="DE-BY")
+
+
+@pytest.fixture
+def other_team(db):
+    return TeamFactory(name="Vertrieb Nord", region="DE-HH")
+
+
+@pytest.fixture
+def rep(team):
+    return UserFactory(username="rita", first_name="Rita", last_name="Rep", role=Role.REP, team=team)
+
+
+@pytest.fixture
+def second_rep(team):
+    return UserFactory(username="sven", first_name="Sven", last_name="Sales", role=Role.REP, team=team)
+
+
+@pytest.fixture
+def other_team_rep(other_team):
+    return UserFactory(username="otto", first_name="Otto", last_name="Other", role=Role.REP, team=other_team)
+
+
+@pytest.fixture
+def manager(team):
+    return UserFactory(username="mara", first_name="Mara", last_name="Manager", role=Role.MANAGER, team=team)
+
+
+@pytest.fixture
+def marketer(db):
+    return UserFactory(username="mike", first_name="Mike", last_name="Marketing", role=Role.MARKETING)
+
+
+@pytest.fixture
+def printed_brochure(db):
+    return InfoMaterialFactory(title="Katalog 2026", kind="printed")
+
+
+@pytest.fixture
+def campaign(team, marketer, printed_brochure):
+    return CampaignFactory(name="Hannover Messe", owner=marketer, team=team, materials=[printed_brochure])
