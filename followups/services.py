@@ -400,8 +400,10 @@ def _recipients(level: int, row: dict, new_assignee: int | None, managers: dict)
     team_managers = managers.get(row["lead__team_id"], [])
     assignee = row["assignee_id"]
     if level == 3:
-        if new_assignee is None:  # nobody free: the team lead must decide
-            return [(m, Notification.Kind.ESCALATED) for m in team_managers]
+        if new_assignee is None:
+            # Nobody free to take it: the team lead was told at level 2 already;
+            # the escalation row and the timeline record that reassignment failed.
+            return []
         pairs = [(new_assignee, Notification.Kind.REASSIGNED_TO)]
         if assignee and assignee != new_assignee:
             pairs.append((assignee, Notification.Kind.REASSIGNED_FROM))

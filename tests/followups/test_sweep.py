@@ -1,0 +1,229 @@
+"""The overdue sweep: warn, flag, escalate, reassign — each step exactly once."""
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from accounts.models import Role
+from followups.calendar import TZ
+from followups.models import Escalation, FollowUp, Notification
+from followups.services import (
+    followup_complete,
+    material_dispatch,
+    notification_emails_send,
+    sweep_overdue,
+)
+from leads.models import LeadEvent
+
+from ..factories import UserFactory, receive_lead
+
+RECEIVED = datetime(2026, 11, 17, 10, 0, tzinfo=TZ)  # Tuesday
+
+
+def at(day, hour, minute=0):
+    return datetime(2026, 11, day, hour, minute, tzinfo=TZ)
+
+
+@pytest.fixture
+def printed_lead(campaign, rep):
+    """A lead that asked for printed material; sales already accepted it, so only the material is due."""
+    lead = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+    decision = lead.followups.get(kind="decision")
+    followup_complete(followup=decision, by=rep, at=RECEIVED + timedelta(hours=1), outcome="accepted")
+    return lead, lead.followups.get(kind="material")
+
+
+@pytest.mark.django_db
+def test_nothing_happens_before_the_warning_point(printed_lead):
+    report = sweep_overdue(now=at(18, 12))
+    assert (report.warned, report.overdue) == (0, 0)
+    assert not Escalation.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_assignee_is_warned_once_before_the_follow_up_becomes_overdue(printed_lead, rep):
+    _lead, material = printed_lead
+    assert sweep_overdue(now=at(19, 8, 30)).warned == 1
+    assert sweep_overdue(now=at(19, 9)).warned == 0
+    material.refresh_from_db()
+    assert material.warned_at == at(19, 8, 30) and material.escalation_level == 0
+    assert Notification.objects.get(followup=material).recipient == rep
+
+
+@pytest.mark.django_db
+def test_run_twice_the_sweep_flags_nothing_new(printed_lead, rep, manager):
+    lead, material = printed_lead
+    first = sweep_overdue(now=at(19, 10))
+    second = sweep_overdue(now=at(19, 10))
+    assert first.overdue == 1 and first.warned == 0  # overdue on first sight: no stale warning
+    assert (second.warned, second.overdue, second.escalated, second.reassigned) == (0, 0, 0, 0)
+    material.refresh_from_db()
+    assert material.escalation_level == 1 and material.flagged_at == at(19, 10)
+    assert lead.events.filter(kind=LeadEvent.Kind.OVERDUE).count() == 1
+    assert Notification.objects.filter(followup=material, recipient=rep, kind="overdue").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_ladder_tells_the_assignee_then_the_team_lead_then_reassigns(printed_lead, rep, second_rep, manager):
+    lead, material = printed_lead
+    sweep_overdue(now=at(19, 10))
+    sweep_overdue(now=at(20, 10))
+    material.refresh_from_db()
+    assert material.escalation_level == 2
+    assert Notification.objects.get(followup=material, kind="escalated").recipient == manager
+
+    report = sweep_overdue(now=at(23, 10))
+    assert report.reassigned == 1
+    material.refresh_from_db()
+    lead.refresh_from_db()
+    assert material.escalation_level == 3
+    assert material.assignee == second_rep == lead.owner
+    assert lead.followups.get(kind="decision").assignee == rep  # completed work keeps its author
+    kinds = dict(Notification.objects.filter(followup=material, escalation__level=3).values_list("recipient", "kind"))
+    assert kinds == {second_rep.pk: "reassigned_to", rep.pk: "reassigned_from"}
+    assert lead.events.filter(kind=LeadEvent.Kind.REASSIGNED).count() == 1
+
+
+@pytest.mark.django_db
+def test_reassignment_picks_the_least_loaded_present_rep(campaign, rep, second_rep, manager):
+    busy = second_rep
+    idle = UserFactory(username="ida", role=Role.REP, team=rep.team)
+    UserFactory(username="absent", role=Role.REP, team=rep.team, is_absent=True)
+    for _ in range(3):
+        receive_lead(campaign=campaign, received_at=at(23, 9), owner=busy)
+    FollowUp.objects.filter(assignee=idle).update(assignee=busy)
+    lead = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+    lead.followups.update(assignee=rep)
+    sweep_overdue(now=at(23, 10))
+    assert lead.followups.get(kind="material").assignee == idle
+
+
+@pytest.mark.django_db
+def test_completed_follow_ups_are_never_flagged(printed_lead, rep):
+    lead, material = printed_lead
+    callback = material_dispatch(followup=material, by=rep, at=at(18, 9), postal=True)
+    followup_complete(followup=callback, by=rep, at=at(18, 11), outcome="reached")
+    report = sweep_overdue(now=at(30, 10))
+    assert (report.warned, report.overdue, report.escalated, report.reassigned) == (0, 0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_field_study_case_three_weeks_without_material_reaches_level_two_and_tells_the_manager_once(
+    campaign, rep, manager
+):
+    now = at(23, 10)
+    lead = receive_lead(campaign=campaign, received_at=now - timedelta(weeks=3), requests_material=True)
+    for _ in range(3):
+        sweep_overdue(now=now)
+    notification_emails_send(now=now)
+    notification_emails_send(now=now)
+    material = lead.followups.get(kind="material")
+    assert material.escalation_level >= 2
+    assert Notification.objects.filter(recipient=manager, followup=material).count() == 1
+    manager_mails = [m for m in mail.outbox if m.to == [manager.email] and f"/leads/{lead.pk}/" in m.body]
+    # the material follow-up and the decision follow-up are both escalated to the manager, once each
+    assert len(manager_mails) == Notification.objects.filter(recipient=manager, lead=lead).count() == 2
+
+
+@pytest.mark.django_db
+def test_notification_emails_are_claimed_so_a_second_sender_sends_nothing(printed_lead, rep):
+    sweep_overdue(now=at(19, 10))
+    assert notification_emails_send(now=at(19, 10)) == 1
+    assert notification_emails_send(now=at(19, 11)) == 0
+    assert len(mail.outbox) == 1
+    assert Notification.objects.get().email_state == "sent"
+
+
+@pytest.mark.django_db
+def test_sweep_command_prints_what_it_did(printed_lead, capsys):
+    from django.core.management import call_command
+
+    call_command("sweep_overdue", "--now", "2026-11-19T10:00:00+01:00")
+    out = capsys.readouterr().out
+    assert "flagged overdue 1" in out and "emails sent: 1" in out
+
+
+def test_sweep_command_rejects_a_bad_time_with_a_message():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="not ISO 8601"):
+        call_command("sweep_overdue", "--now", "yesterday")
+
+
+# --- concurrency: real PostgreSQL row locks ------------------------------------------
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks and SKIP LOCKED need PostgreSQL"
+)
+
+
+def _make_overdue(campaign, count):
+    return [
+        receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True) for _ in range(count)
+    ]
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_on_two_connections_escalate_each_follow_up_once(campaign, rep, manager):
+    _make_overdue(campaign, 30)
+    now = at(30, 10)
+    barrier = threading.Barrier(2)
+    reports, errors = [], []
+
+    def run():
+        from django.db import connections
+
+        try:
+            barrier.wait()
+            reports.append(sweep_overdue(now=now, batch_size=7))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    open_followups = FollowUp.objects.count()
+    assert sum(r.overdue for r in reports) == open_followups == 60
+    assert Escalation.objects.filter(level=1).count() == open_followups
+    assert Escalation.objects.filter(level=2).count() == open_followups
+    assert Notification.objects.filter(kind="escalated", recipient=manager).count() == open_followups
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_competing_sweep_injected_mid_batch_skips_the_claimed_rows(campaign, rep, manager, monkeypatch):
+    _make_overdue(campaign, 5)
+    now = at(19, 10)
+    competitor = {}
+    original = Escalation.objects.bulk_create
+
+    def bulk_create_with_competitor(objs, *args, **kwargs):
+        # Rows are claimed (locked) but not committed: run a whole second sweep now, on its
+        # own connection, exactly at this point.
+        if not competitor:
+            def run():
+                from django.db import connections
+
+                competitor["report"] = sweep_overdue(now=now)
+                connections.close_all()
+
+            thread = threading.Thread(target=run)
+            thread.start()
+            thread.join()
+        return original(objs, *args, **kwargs)
+
+    monkeypatch.setattr(Escalation.objects, "bulk_create", bulk_create_with_competitor)
+    mine = sweep_overdue(now=now)
+    theirs = competitor["report"]
+    assert mine.overdue + theirs.overdue == 10
+    assert Escalation.objects.filter(level=1).count() == 10
+    assert FollowUp.objects.filter(escalation_level__gte=1).count() == 10
