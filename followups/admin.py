@@ -46,6 +46,6 @@ class FollowUpAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "recipient", "kind", "email_state", "read_at"]
+    list_display = ["created_at", "recipient", "kind", "count", "email_state", "read_at"]
     list_filter = ["kind", "email_state"]
-    raw_id_fields = ["recipient", "escalation", "followup", "lead"]
+    raw_id_fields = ["recipient", "followup", "lead"]

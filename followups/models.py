@@ -262,11 +262,13 @@ class Notification(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
     )
     kind = models.CharField(max_length=20, choices=Kind)
-    escalation = models.ForeignKey(
-        Escalation, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
-    )
+    # One notification per recipient and sweep batch: a rep with 40 newly overdue
+    # follow-ups gets one message saying 40, not 40 messages. followup/lead are
+    # set when it concerns exactly one.
+    count = models.PositiveIntegerField(default=1)
     followup = models.ForeignKey(FollowUp, on_delete=models.CASCADE, null=True, blank=True)
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, null=True, blank=True)
+    followup_ids = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
     email_state = models.CharField(max_length=10, choices=EmailState, default=EmailState.PENDING)
@@ -276,13 +278,6 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["escalation", "recipient"],
-                condition=Q(escalation__isnull=False),
-                name="notification_once_per_escalation_recipient",
-            )
-        ]
         indexes = [
             # The bell: unread count per user.
             models.Index(
@@ -290,7 +285,7 @@ class Notification(models.Model):
                 condition=Q(read_at__isnull=True),
                 name="notification_unread",
             ),
-            # send_notification_emails: the pending ones, oldest first.
+            # notification_emails_send: the pending ones, oldest first.
             models.Index(
                 fields=["id"],
                 condition=Q(email_state="pending"),
@@ -302,9 +297,9 @@ class Notification(models.Model):
         return self.subject_text()
 
     def subject_text(self) -> str:
-        followup = self.followup.get_kind_display() if self.followup_id else ""
-        lead = str(self.lead) if self.lead_id else ""
-        return f"{self.get_kind_display()}: {followup} – {lead}"
+        if self.count > 1 or not self.followup_id:
+            return _("%(kind)s: %(count)d follow-ups") % {"kind": self.get_kind_display(), "count": self.count}
+        return f"{self.get_kind_display()}: {self.followup.get_kind_display()} – {self.lead}"
 
 
 class DigestRun(models.Model):

@@ -304,8 +304,9 @@ def sweep_overdue(*, now: datetime, batch_size: int | None = None) -> SweepRepor
        IMMEDIATE transaction serialises writers instead);
     2. move them one rung with a guarded UPDATE (WHERE level = previous);
     3. insert one Escalation per (follow-up, level) — unique, so a step can
-       never happen twice — plus the timeline event and the notifications;
-    4. level 3 also reassigns the lead to the least-loaded available rep.
+       never happen twice; it is also the step's entry on the lead's timeline;
+    4. level 3 also reassigns the lead to the least-loaded available rep;
+    5. one notification per recipient and kind for the batch.
     Emails go out afterwards from the notification rows (send_notification_emails).
     """
     batch_size = batch_size or settings.LEADBRIDGE_SWEEP_BATCH_SIZE
@@ -326,12 +327,6 @@ _NOTIFY_KIND = {
     1: Notification.Kind.OVERDUE,
     2: Notification.Kind.ESCALATED,
 }
-_EVENT_KIND = {
-    0: LeadEvent.Kind.WARNING,
-    1: LeadEvent.Kind.OVERDUE,
-    2: LeadEvent.Kind.ESCALATED,
-    3: LeadEvent.Kind.REASSIGNED,
-}
 
 
 @transaction.atomic
@@ -342,11 +337,11 @@ def _sweep_batch(*, level: int, column: str, guard: Q, now: datetime, size: int,
     rows = list(
         due.order_by("pk")
         .select_for_update(skip_locked=True, of=("self",))
-        .values("pk", "lead_id", "assignee_id", "kind", "lead__team_id")[:size]
+        .values_list("pk", "lead_id", "assignee_id", "lead__team_id", named=True)[:size]
     )
     if not rows:
         return 0
-    ids = [row["pk"] for row in rows]
+    ids = [row.pk for row in rows]
     changes = {"warned_at": now} if level == 0 else {"escalation_level": level}
     if level == Escalation.Level.OVERDUE:
         # Also leave the warning index: an overdue follow-up needs no "due soon".
@@ -355,54 +350,55 @@ def _sweep_batch(*, level: int, column: str, guard: Q, now: datetime, size: int,
     if moved != len(ids):  # cannot happen under the row locks; roll back rather than guess
         raise RuntimeError(f"sweep claimed {len(ids)} follow-ups but moved {moved}")
 
-    reassignments = _reassign(rows=rows, now=now, report=report) if level == 3 else {}
-    escalations = Escalation.objects.bulk_create(
-        Escalation(
-            followup_id=row["pk"],
-            level=level,
-            at=now,
-            data={"from": row["assignee_id"], "to": reassignments.get(row["pk"])} if level == 3 else {},
-        )
-        for row in rows
-    )
-    LeadEvent.objects.bulk_create(
-        LeadEvent(
-            lead_id=row["lead_id"],
-            followup_id=row["pk"],
-            kind=_EVENT_KIND[level],
-            at=now,
-            data={"kind": row["kind"], **escalation.data},
-        )
-        for row, escalation in zip(rows, escalations, strict=True)
-    )
-    managers = _managers_by_team({row["lead__team_id"] for row in rows}) if level >= 2 or any(
-        row["assignee_id"] is None for row in rows
-    ) else {}
-    notifications = []
-    for row, escalation in zip(rows, escalations, strict=True):
-        for recipient_id, kind in _recipients(level, row, reassignments.get(row["pk"]), managers):
-            notifications.append(
-                Notification(
-                    recipient_id=recipient_id,
-                    kind=kind,
-                    escalation=escalation,
-                    followup_id=row["pk"],
-                    lead_id=row["lead_id"],
-                    created_at=now,
-                )
+    new_owner = _reassign(rows=rows, now=now, report=report) if level == 3 else {}
+    # The escalation row is the claim and the timeline entry at once (the lead page
+    # shows it); the unique (followup, level) constraint makes a second one impossible.
+    Escalation.objects.bulk_create(
+        [
+            Escalation(
+                followup_id=row.pk,
+                level=level,
+                at=now,
+                data={"from": row.assignee_id, "to": new_owner[row.pk]} if level == 3 else {},
             )
-    Notification.objects.bulk_create(notifications)
+            for row in rows
+        ],
+        batch_size=5000,
+    )
+    _notify(level=level, rows=rows, new_owner=new_owner, now=now)
     setattr(report, _COUNTERS[level], getattr(report, _COUNTERS[level]) + len(rows))
     return len(rows)
 
 
-def _recipients(level: int, row: dict, new_assignee: int | None, managers: dict) -> list[tuple[int, str]]:
-    team_managers = managers.get(row["lead__team_id"], [])
-    assignee = row["assignee_id"]
+def _notify(*, level: int, rows: list, new_owner: dict, now: datetime) -> None:
+    """One notification per recipient and kind for this batch, naming the follow-up if just one."""
+    needs_managers = level == 2 or any(row.assignee_id is None for row in rows)
+    managers = _managers_by_team({row.lead__team_id for row in rows}) if needs_managers else {}
+    grouped: dict[tuple[int, str], list] = {}
+    for row in rows:
+        for recipient_id, kind in _recipients(level, row, new_owner.get(row.pk), managers):
+            grouped.setdefault((recipient_id, kind), []).append(row)
+    Notification.objects.bulk_create(
+        Notification(
+            recipient_id=recipient_id,
+            kind=kind,
+            count=len(items),
+            followup_id=items[0].pk if len(items) == 1 else None,
+            lead_id=items[0].lead_id if len(items) == 1 else None,
+            followup_ids=[row.pk for row in items[:100]],
+            created_at=now,
+        )
+        for (recipient_id, kind), items in grouped.items()
+    )
+
+
+def _recipients(level: int, row, new_assignee: int | None, managers: dict) -> list[tuple[int, str]]:
+    team_managers = managers.get(row.lead__team_id, [])
+    assignee = row.assignee_id
     if level == 3:
         if new_assignee is None:
             # Nobody free to take it: the team lead was told at level 2 already;
-            # the escalation row and the timeline record that reassignment failed.
+            # the escalation row records that reassignment failed.
             return []
         pairs = [(new_assignee, Notification.Kind.REASSIGNED_TO)]
         if assignee and assignee != new_assignee:
@@ -430,28 +426,37 @@ def _managers_by_team(team_ids: set[int | None]) -> dict[int | None, list[int]]:
     return {team_id: pks or admins for team_id, pks in result.items()}
 
 
-def _reassign(*, rows: list[dict], now: datetime, report: SweepReport) -> dict[int, int | None]:
+def _reassign(*, rows: list, now: datetime, report: SweepReport) -> dict[int, int | None]:
     """Level 3: move each lead (owner and open follow-ups) to its team's least-loaded rep."""
-    team_ids = {row["lead__team_id"] for row in rows if row["lead__team_id"]}
+    team_ids = {row.lead__team_id for row in rows if row.lead__team_id}
     loads = rep_loads(team_ids=team_ids)
     chosen: dict[int, int | None] = {}
+    events = []
     for row in rows:
         candidates = {
-            rep: load
-            for rep, load in loads.get(row["lead__team_id"], {}).items()
-            if rep != row["assignee_id"]
+            rep: load for rep, load in loads.get(row.lead__team_id, {}).items() if rep != row.assignee_id
         }
         if not candidates:
-            chosen[row["pk"]] = None
-            report.unassignable.append(row["pk"])
+            chosen[row.pk] = None
+            report.unassignable.append(row.pk)
             continue
         rep = min(candidates, key=lambda pk: (candidates[pk], pk))
-        loads[row["lead__team_id"]][rep] += 1
-        chosen[row["pk"]] = rep
-        Lead.objects.filter(pk=row["lead_id"]).update(owner_id=rep, updated_at=now)
-        FollowUp.objects.filter(lead_id=row["lead_id"], completed_at__isnull=True).update(
+        loads[row.lead__team_id][rep] += 1
+        chosen[row.pk] = rep
+        Lead.objects.filter(pk=row.lead_id).update(owner_id=rep, updated_at=now)
+        FollowUp.objects.filter(lead_id=row.lead_id, completed_at__isnull=True).update(
             assignee_id=rep, updated_at=now
         )
+        events.append(
+            LeadEvent(
+                lead_id=row.lead_id,
+                followup_id=row.pk,
+                kind=LeadEvent.Kind.REASSIGNED,
+                at=now,
+                data={"from": row.assignee_id, "to": rep, "by": "escalation"},
+            )
+        )
+    LeadEvent.objects.bulk_create(events)
     return chosen
 
 
@@ -504,23 +509,18 @@ def _email_one(notification: Notification) -> str:
     recipient = notification.recipient
     if not recipient.email:
         return Notification.EmailState.NONE
+    items = FollowUp.objects.filter(pk__in=notification.followup_ids).select_related("lead")
     with translation.override(recipient.language):
         subject = notification.subject_text()
-        lead = notification.lead
-        body = "\n".join(
-            [
-                subject,
-                "",
-                _("Lead: %(lead)s") % {"lead": lead},
-                _("Deadline: %(due)s")
-                % {"due": timezone.localtime(notification.followup.due_at).strftime("%d.%m.%Y %H:%M")}
-                if notification.followup_id
-                else "",
-                f"{settings.LEADBRIDGE_BASE_URL}/leads/{lead.pk}/" if lead else "",
-            ]
-        )
+        lines = [subject, ""]
+        for item in items.order_by("due_at"):
+            due = timezone.localtime(item.due_at).strftime("%d.%m.%Y %H:%M")
+            lines.append(f"- {item.get_kind_display()} · {item.lead} · {_('due')} {due}")
+            lines.append(f"  {settings.LEADBRIDGE_BASE_URL}/leads/{item.lead_id}/")
+        if notification.count > len(notification.followup_ids):
+            lines.append(_("… and %(n)d more in your queue.") % {"n": notification.count - len(notification.followup_ids)})
     try:
-        send_mail(f"[LeadBridge] {subject}", body, None, [recipient.email])
+        send_mail(f"[LeadBridge] {subject}", "\n".join(lines), None, [recipient.email])
     except Exception:  # SMTP trouble must not block the queue; the row says failed
         log.exception("notification %s: email failed", notification.pk)
         return Notification.EmailState.FAILED
