@@ -217,7 +217,10 @@ class Escalation(models.Model):
         MANAGER = 2, _("Escalated to team lead")
         REASSIGNED = 3, _("Reassigned")
 
-    followup = models.ForeignKey(FollowUp, on_delete=models.CASCADE, related_name="escalations")
+    # No separate index: the unique (followup, level) index serves lookups by follow-up.
+    followup = models.ForeignKey(
+        FollowUp, on_delete=models.CASCADE, related_name="escalations", db_index=False
+    )
     level = models.PositiveSmallIntegerField(choices=Level)
     at = models.DateTimeField()
     data = models.JSONField(default=dict, blank=True)

@@ -9,6 +9,7 @@ from django.db import connection
 
 from accounts.models import Role
 from followups.calendar import TZ
+from followups import services
 from followups.models import Escalation, FollowUp, Notification
 from followups.services import (
     followup_complete,
@@ -212,9 +213,9 @@ def test_a_competing_sweep_injected_mid_batch_skips_the_claimed_rows(campaign, r
     _make_overdue(campaign, 5)
     now = at(19, 10)
     competitor = {}
-    original = Escalation.objects.bulk_create
+    original = services._notify
 
-    def bulk_create_with_competitor(objs, *args, **kwargs):
+    def notify_with_competitor(**kwargs):
         # Rows are claimed (locked) but not committed: run a whole second sweep now, on its
         # own connection, exactly at this point.
         if not competitor:
@@ -227,9 +228,9 @@ def test_a_competing_sweep_injected_mid_batch_skips_the_claimed_rows(campaign, r
             thread = threading.Thread(target=run)
             thread.start()
             thread.join()
-        return original(objs, *args, **kwargs)
+        return original(**kwargs)
 
-    monkeypatch.setattr(Escalation.objects, "bulk_create", bulk_create_with_competitor)
+    monkeypatch.setattr(services, "_notify", notify_with_competitor)
     mine = sweep_overdue(now=now)
     theirs = competitor["report"]
     assert mine.overdue + theirs.overdue == 10
