@@ -42,7 +42,7 @@ def broker(tmp_path):
         app = Celery(broker=settings.REDIS_URL)
     else:
         data_dir = tmp_path / "data"
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (data_dir / "broker" / sub).mkdir(parents=True)
         env["LEADBRIDGE_DATA_DIR"] = str(data_dir)
         app = Celery(
@@ -51,6 +51,7 @@ def broker(tmp_path):
                 "data_folder_in": str(data_dir / "broker" / "queue"),
                 "data_folder_out": str(data_dir / "broker" / "queue"),
                 "processed_folder": str(data_dir / "broker" / "processed"),
+                "control_folder": str(data_dir / "broker" / "control"),
                 "store_processed": False,
             },
         )
