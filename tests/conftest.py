@@ -1,11 +1,32 @@
 """Fixtures everyone uses: named users for the roles, their teams, a campaign."""
 
+import os
+
 import pytest
 from django.core.cache import cache
 
 from accounts.models import Role
 
 from .factories import CampaignFactory, InfoMaterialFactory, TeamFactory, UserFactory
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database per pytest process, so two runs in one checkout never drop each other's."""
+    from django.db import connections
+
+    suffix = f"_{os.getpid()}"
+    for alias in connections:
+        settings_dict = connections[alias].settings_dict
+        test = settings_dict.setdefault("TEST", {})
+        name = test.get("NAME") or (
+            settings_dict["NAME"] if settings_dict["ENGINE"].endswith("sqlite3") else f"test_{settings_dict['NAME']}"
+        )
+        name = str(name)
+        if name.endswith(".sqlite3"):
+            test["NAME"] = name.removesuffix(".sqlite3") + suffix + ".sqlite3"
+        else:
+            test["NAME"] = name + suffix
 
 
 @pytest.fixture(autouse=True)
