@@ -59,6 +59,7 @@ class SlaPolicy(models.Model):
     max_call_attempts = models.PositiveSmallIntegerField(
         _("call attempts before unreachable"), default=6
     )
+    retry_after = _duration_field(_("next call attempt after no answer"), "4h")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -182,47 +182,35 @@ def followups_create_for_lead(*, lead: Lead) -> list[FollowUp]:
     return followups
 
 
-@transaction.atomic
-def material_dispatch(*, followup: FollowUp, by: User | None, at: datetime, postal: bool) -> FollowUp:
-    """Record the material as sent; the call-back clock starts now (PRODUCT.md)."""
-    claimed = FollowUp.objects.filter(
-        pk=followup.pk, kind=FollowUp.Kind.MATERIAL, completed_at__isnull=True
-    ).update(completed_at=at, completed_by=by, outcome="posted" if postal else "emailed")
-    if claimed != 1:
-        raise FollowUpAlreadyDone(followup)
-    lead = followup.lead
-    LeadEvent.objects.create(
-        lead=lead,
-        followup=followup,
-        kind=LeadEvent.Kind.MATERIAL_SENT,
-        actor=by,
-        at=at,
-        data={"postal": postal},
-    )
-    policy = followup.policy or sla_policy_for(lead=lead)
-    callback = followup_build(
-        lead=lead,
-        kind=FollowUp.Kind.CALLBACK,
-        rule="callback_after_postal" if postal else "callback_after_digital",
-        policy=policy,
-        starts_at=at,
-    )
-    callback.save()
-    LeadEvent.objects.create(
-        lead=lead,
-        followup=callback,
-        kind=LeadEvent.Kind.FOLLOWUP_CREATED,
-        actor=by,
-        at=at,
-        data={"kind": callback.kind, "due_at": callback.due_at.isoformat()},
-    )
-    return callback
-
-
 class FollowUpAlreadyDone(Exception):
+    """Someone (a second click, a second rep) completed it first; nothing was changed."""
+
     def __init__(self, followup: FollowUp):
         super().__init__(f"follow-up {followup.pk} was already completed")
         self.followup = followup
+
+
+def _close(*, followup: FollowUp, by: User | None, at: datetime, outcome: str, note: str = "") -> None:
+    """The guarded update every completion goes through: it succeeds once."""
+    done = FollowUp.objects.filter(pk=followup.pk, completed_at__isnull=True).update(
+        completed_at=at, completed_by=by, outcome=outcome, note=note, updated_at=at
+    )
+    if done != 1:
+        raise FollowUpAlreadyDone(followup)
+    followup.completed_at, followup.completed_by, followup.outcome, followup.note = at, by, outcome, note
+
+
+def _schedule(followup: FollowUp, *, by: User | None, at: datetime) -> FollowUp:
+    followup.save()
+    LeadEvent.objects.create(
+        lead=followup.lead,
+        followup=followup,
+        kind=LeadEvent.Kind.FOLLOWUP_CREATED,
+        actor=by,
+        at=at,
+        data={"kind": followup.kind, "due_at": followup.due_at.isoformat()},
+    )
+    return followup
 
 
 @transaction.atomic
@@ -230,12 +218,155 @@ def followup_complete(
     *, followup: FollowUp, by: User | None, at: datetime, outcome: str, note: str = ""
 ) -> None:
     """Close a follow-up once; a second click or a second rep gets FollowUpAlreadyDone."""
-    done = FollowUp.objects.filter(pk=followup.pk, completed_at__isnull=True).update(
-        completed_at=at, completed_by=by, outcome=outcome, note=note
+    _close(followup=followup, by=by, at=at, outcome=outcome, note=note)
+
+
+@transaction.atomic
+def material_dispatch(*, followup: FollowUp, by: User | None, at: datetime, postal: bool) -> FollowUp:
+    """Record the material as sent (emailing it when digital); the call-back clock starts now."""
+    if followup.kind != FollowUp.Kind.MATERIAL:
+        raise ValueError("only a send-material follow-up can be dispatched")
+    _close(followup=followup, by=by, at=at, outcome="posted" if postal else "emailed")
+    lead = followup.lead
+    LeadEvent.objects.create(
+        lead=lead,
+        followup=followup,
+        kind=LeadEvent.Kind.MATERIAL_SENT,
+        actor=by,
+        at=at,
+        data={"postal": postal, "material": str(lead.requested_material or "")},
     )
-    if done != 1:
-        raise FollowUpAlreadyDone(followup)
-    followup.completed_at, followup.completed_by, followup.outcome = at, by, outcome
+    if not postal and lead.email:
+        transaction.on_commit(lambda: _email_material(lead_id=lead.pk))
+    policy = followup.policy or sla_policy_for(lead=lead)
+    return _schedule(
+        followup_build(
+            lead=lead,
+            kind=FollowUp.Kind.CALLBACK,
+            rule="callback_after_postal" if postal else "callback_after_digital",
+            policy=policy,
+            starts_at=at,
+        ),
+        by=by,
+        at=at,
+    )
+
+
+def _email_material(*, lead_id: int) -> None:
+    """The digital material to the lead: attached when there is a file, else linked."""
+    from django.core.mail import EmailMessage
+
+    lead = Lead.objects.select_related("requested_material", "campaign").get(pk=lead_id)
+    material = lead.requested_material
+    with translation.override("de" if lead.country in {"DE", "AT", "CH"} else "en"):
+        lines = [_("Dear %(name)s,") % {"name": lead.contact_name}, "",
+                 _("thank you for your interest. Here is the information you asked for.")]
+        if material is not None:
+            lines += ["", material.title]
+            if material.url:
+                lines.append(material.url)
+            if material.description:
+                lines += ["", material.description]
+        message = EmailMessage(
+            subject=material.title if material else _("Your information material"),
+            body="\n".join(lines),
+            to=[lead.email],
+        )
+    if material is not None and material.file:
+        message.attach_file(material.file.path)
+    try:
+        message.send()
+    except Exception:  # the dispatch is recorded; a failed send is logged for a person to retry
+        log.exception("lead %s: material email failed", lead_id)
+
+
+class CallOutcome:
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    WRONG_NUMBER = "wrong_number"
+    CALL_LATER = "call_later"
+    CHOICES = [
+        (REACHED, _("Reached")),
+        (NO_ANSWER, _("No answer")),
+        (WRONG_NUMBER, _("Wrong number")),
+        (CALL_LATER, _("Call back later")),
+    ]
+
+
+@transaction.atomic
+def call_log(
+    *,
+    followup: FollowUp,
+    by: User | None,
+    at: datetime,
+    outcome: str,
+    call_back_at: datetime | None = None,
+    note: str = "",
+) -> FollowUp | None:
+    """Record a call attempt on a call-back and book what follows from it.
+
+    reached → done; call later → done, a new call-back at the agreed time;
+    no answer → done, the next attempt after the policy's retry time, until
+    max_call_attempts, then the lead is unreachable; wrong number → unreachable.
+    Returns the follow-up booked next, if any.
+    """
+    from leads.models import Stage
+
+    if followup.kind != FollowUp.Kind.CALLBACK:
+        raise ValueError("calls are logged on call-back follow-ups")
+    if outcome == CallOutcome.CALL_LATER and (call_back_at is None or call_back_at <= at):
+        raise ValueError("a call back later needs a time in the future")
+    _close(followup=followup, by=by, at=at, outcome=outcome, note=note)
+    lead = followup.lead
+    attempts = (
+        LeadEvent.objects.filter(lead=lead, kind=LeadEvent.Kind.CALL_ATTEMPT).count() + 1
+    )
+    LeadEvent.objects.create(
+        lead=lead,
+        followup=followup,
+        kind=LeadEvent.Kind.CALL_ATTEMPT,
+        actor=by,
+        at=at,
+        data={"outcome": outcome, "attempt": attempts, "note": note,
+              "call_back_at": call_back_at.isoformat() if call_back_at else None},
+    )
+    FollowUp.objects.filter(pk=followup.pk).update(attempts=attempts)
+    policy = followup.policy or sla_policy_for(lead=lead)
+    unreachable = outcome == CallOutcome.WRONG_NUMBER or (
+        outcome == CallOutcome.NO_ANSWER and attempts >= policy.max_call_attempts
+    )
+    if unreachable:
+        _stage_change(lead=lead, stage=Stage.UNREACHABLE, by=by, at=at, reason=outcome)
+        return None
+    if outcome == CallOutcome.REACHED:
+        return None
+    if outcome == CallOutcome.NO_ANSWER:
+        due_at = calendar_for(team=lead.team).add(at, policy.duration("retry_after"))
+    else:
+        due_at = call_back_at
+    return _schedule(
+        followup_build(lead=lead, kind=FollowUp.Kind.CALLBACK, rule="", policy=policy,
+                       starts_at=at, due_at=due_at),
+        by=by,
+        at=at,
+    )
+
+
+def _stage_change(*, lead: Lead, stage: str, by: User | None, at: datetime, reason: str = "") -> None:
+    """Move the lead; leaving the funnel closes what is still open for it."""
+    from leads.models import CLOSED_STAGES
+
+    old = lead.stage
+    Lead.objects.filter(pk=lead.pk).update(stage=stage, updated_at=at)
+    lead.stage = stage
+    LeadEvent.objects.create(
+        lead=lead, kind=LeadEvent.Kind.STAGE_CHANGED, actor=by, at=at,
+        data={"from": old, "to": stage, "reason": reason},
+    )
+    if stage in CLOSED_STAGES:
+        FollowUp.objects.filter(lead=lead, completed_at__isnull=True).update(
+            completed_at=at, completed_by=by, outcome=f"closed:{stage}", updated_at=at
+        )
 
 
 @transaction.atomic

@@ -5,6 +5,9 @@ from . import views
 app_name = "followups"
 urlpatterns = [
     path("queue/", views.queue, name="queue"),
+    path("followups/<int:pk>/dispatch/", views.dispatch, name="dispatch"),
+    path("followups/<int:pk>/call/", views.call, name="call"),
+    path("followups/<int:pk>/complete/", views.complete, name="complete"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),

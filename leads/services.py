@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import Role, RoutingRule, Team, User
 from campaigns.models import Campaign
 
-from .models import Lead, LeadEvent
+from .models import Decision, Lead, LeadEvent, RejectReason, Stage
 
 
 def team_for(*, channel: str, country: str, postcode: str, campaign: Campaign | None) -> Team | None:
@@ -26,7 +26,12 @@ def team_for(*, channel: str, country: str, postcode: str, campaign: Campaign | 
 
 
 def rep_for(*, team: Team | None, now: datetime) -> User | None:
-    """Round-robin within the team: present reps under today's capacity, longest-waiting first."""
+    """Round-robin within the team over present reps, longest-waiting first.
+
+    Reps under today's capacity come first; when all are full the lead still
+    gets an owner (a lead nobody owns is the failure LeadBridge exists to end),
+    and the capacity warning belongs to campaign planning, not to routing.
+    """
     if team is None:
         return None
     # Lock the team row: two leads arriving at once get two different reps.
@@ -35,10 +40,9 @@ def rep_for(*, team: Team | None, now: datetime) -> User | None:
     reps = (
         User.objects.filter(team=team, role=Role.REP, is_active=True, is_absent=False)
         .annotate(today=Count("leads", filter=Q(leads__created_at__gte=start_of_day)))
-        .filter(today__lt=F("daily_capacity"))
         .order_by(F("last_assigned_at").asc(nulls_first=True), "pk")
     )
-    rep = reps.first()
+    rep = reps.filter(today__lt=F("daily_capacity")).first() or reps.first()
     if rep is None:
         return None
     User.objects.filter(pk=rep.pk).update(last_assigned_at=now)
@@ -114,3 +118,126 @@ def lead_receive(
         return Intake(existing, False)
     return Intake(lead, True)
 
+
+
+# --- what sales does with a lead ------------------------------------------------
+
+
+class LeadChanged(Exception):
+    """The lead is no longer in the state the action expected (someone was faster)."""
+
+
+def _lock(lead: Lead) -> Lead:
+    """Re-read the lead under a row lock: two reps acting at once take turns."""
+    return Lead.objects.select_for_update().get(pk=lead.pk)
+
+
+@transaction.atomic
+def lead_decide(
+    *, lead: Lead, by: User, at: datetime, decision: str, reason: str = "", note: str = ""
+) -> Lead:
+    """Sales accepts or rejects the lead (PRODUCT.md: structured feedback to marketing).
+
+    Rejected leads leave the funnel and go back to marketing's nurturing list;
+    everything still open for them is closed.
+    """
+    from followups.models import FollowUp
+    from followups.services import _stage_change
+
+    lead = _lock(lead)
+    if lead.decision:
+        raise LeadChanged(f"lead {lead.pk} was already {lead.decision}")
+    if decision == Decision.REJECTED and not reason:
+        raise ValueError("a rejection needs a reason")
+    if reason == RejectReason.OTHER and not note.strip():
+        raise ValueError("'other' needs a note saying why")
+    Lead.objects.filter(pk=lead.pk).update(
+        decision=decision, decision_reason=reason if decision == Decision.REJECTED else "",
+        decision_note=note, decided_at=at, decided_by=by, updated_at=at,
+    )
+    FollowUp.objects.filter(lead=lead, kind=FollowUp.Kind.DECISION, completed_at__isnull=True).update(
+        completed_at=at, completed_by=by, outcome=decision, updated_at=at
+    )
+    LeadEvent.objects.create(
+        lead=lead,
+        kind=LeadEvent.Kind.ACCEPTED if decision == Decision.ACCEPTED else LeadEvent.Kind.REJECTED,
+        actor=by,
+        at=at,
+        data={"reason": reason, "note": note},
+    )
+    if decision == Decision.REJECTED:
+        _stage_change(lead=lead, stage=Stage.REJECTED, by=by, at=at, reason=reason)
+    lead.refresh_from_db()
+    return lead
+
+
+@transaction.atomic
+def lead_qualify(*, lead: Lead, by: User, at: datetime, next_step: str, due_at: datetime, note: str = ""):
+    """The lead becomes an Interessent with an agreed next step on a date."""
+    from followups.models import FollowUp
+    from followups.services import _schedule, _stage_change, followup_build, sla_policy_for
+
+    lead = _lock(lead)
+    if lead.stage != Stage.LEAD:
+        raise LeadChanged(f"lead {lead.pk} is already {lead.get_stage_display()}")
+    if due_at <= at:
+        raise ValueError("the next step needs a date in the future")
+    FollowUp.objects.filter(lead=lead, kind=FollowUp.Kind.CALLBACK, completed_at__isnull=True).update(
+        completed_at=at, completed_by=by, outcome="qualified", updated_at=at
+    )
+    _stage_change(lead=lead, stage=Stage.PROSPECT, by=by, at=at, reason=next_step)
+    LeadEvent.objects.create(
+        lead=lead, kind=LeadEvent.Kind.QUALIFIED, actor=by, at=at,
+        data={"next_step": next_step, "due_at": due_at.isoformat(), "note": note},
+    )
+    return _schedule(
+        followup_build(
+            lead=lead, kind=FollowUp.Kind.NEXT_STEP, rule="", policy=sla_policy_for(lead=lead),
+            starts_at=at, due_at=due_at, next_step=next_step, note=note,
+        ),
+        by=by,
+        at=at,
+    )
+
+
+FUNNEL_MOVES = {
+    Stage.PROSPECT: {Stage.PRESALES, Stage.LOST},
+    Stage.PRESALES: {Stage.SALE, Stage.LOST},
+    Stage.SALE: {Stage.AFTERSALES},
+    Stage.LEAD: {Stage.DISQUALIFIED, Stage.LOST},
+}
+
+
+@transaction.atomic
+def lead_move(*, lead: Lead, by: User, at: datetime, stage: str, reason: str = "") -> Lead:
+    """Along the funnel (Pre-Sales, Sale, After-Sales) or out of it (lost, with a reason)."""
+    from followups.services import _stage_change
+
+    lead = _lock(lead)
+    if stage not in FUNNEL_MOVES.get(lead.stage, set()):
+        raise LeadChanged(f"a lead in {lead.get_stage_display()} cannot move to {Stage(stage).label}")
+    if stage in {Stage.LOST, Stage.DISQUALIFIED} and not reason.strip():
+        raise ValueError("leaving the funnel needs a reason")
+    _stage_change(lead=lead, stage=stage, by=by, at=at, reason=reason)
+    return lead
+
+
+@transaction.atomic
+def leads_reassign(*, leads: list[Lead], to: User, by: User, at: datetime) -> int:
+    """A team lead hands leads (and their open follow-ups) to another rep of the team."""
+    from followups.models import FollowUp
+
+    moved = 0
+    for lead in Lead.objects.select_for_update().filter(pk__in=[lead.pk for lead in leads]).order_by("pk"):
+        if lead.owner_id == to.pk:
+            continue
+        old = lead.owner
+        Lead.objects.filter(pk=lead.pk).update(owner=to, team=to.team, updated_at=at)
+        FollowUp.objects.filter(lead=lead, completed_at__isnull=True).update(assignee=to, updated_at=at)
+        LeadEvent.objects.create(
+            lead=lead, kind=LeadEvent.Kind.ASSIGNED, actor=by, at=at,
+            data={"from": old.pk if old else None, "from_name": str(old or ""), "to": to.pk,
+                  "to_name": str(to), "by": "team lead"},
+        )
+        moved += 1
+    return moved
