@@ -53,6 +53,21 @@ def rep_for(*, team: Team | None, now: datetime) -> User | None:
 class Intake:
     lead: Lead
     created: bool
+    duplicate: bool = False  # matched an earlier lead by email / phone / company + name
+
+
+class OnDuplicate:
+    CREATE = "create"  # a new enquiry from a known person is still a new lead
+    SKIP = "skip"  # keep the earlier lead untouched
+    MERGE = "merge"  # fill the earlier lead's empty fields, note it on its timeline
+
+
+MERGEABLE = ("company", "email", "phone", "street", "postcode", "city", "region", "message")
+
+
+def duplicate_of(*, key: str) -> Lead | None:
+    """The most recent earlier lead with the same identity (Lead.dedup_key)."""
+    return Lead.objects.filter(dedup_key=key).order_by("-received_at", "-pk").first()
 
 
 def lead_receive(
@@ -63,12 +78,14 @@ def lead_receive(
     actor: User | None = None,
     campaign: Campaign | None = None,
     assign: bool = True,
+    on_duplicate: str = OnDuplicate.CREATE,
 ) -> Intake:
     """Create a lead with its follow-ups, or return the one already received.
 
     `data` holds Lead fields (received_at defaults to now). A repeat of the same
     campaign + external_id returns the existing lead (created=False), also when
     two requests race: the unique constraint decides, the loser reads the winner.
+    A match by identity is handled as `on_duplicate` says.
     """
     from followups.services import followups_create_for_lead
 
@@ -85,6 +102,12 @@ def lead_receive(
         if lead.requests_material and lead.requested_material_id is None:
             lead.requested_material = campaign.materials.order_by("pk").first()
     lead.dedup_key = lead.compute_dedup_key()
+    if on_duplicate != OnDuplicate.CREATE:
+        earlier = duplicate_of(key=lead.dedup_key)
+        if earlier is not None:
+            if on_duplicate == OnDuplicate.MERGE:
+                _merge_into(earlier, lead, actor=actor, now=now, source=source)
+            return Intake(earlier, False, duplicate=True)
     try:
         with transaction.atomic():
             if assign:
@@ -117,6 +140,19 @@ def lead_receive(
             raise
         return Intake(existing, False)
     return Intake(lead, True)
+
+
+@transaction.atomic
+def _merge_into(earlier: Lead, new: Lead, *, actor: User | None, now: datetime, source: str) -> None:
+    filled = {name: getattr(new, name) for name in MERGEABLE if getattr(new, name) and not getattr(earlier, name)}
+    if filled:
+        Lead.objects.filter(pk=earlier.pk).update(**filled, updated_at=now)
+        for name, value in filled.items():
+            setattr(earlier, name, value)
+    LeadEvent.objects.create(
+        lead=earlier, kind=LeadEvent.Kind.NOTE, actor=actor, at=now,
+        data={"note": "merged duplicate", "source": source, "filled": sorted(filled)},
+    )
 
 
 

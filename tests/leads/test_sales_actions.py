@@ -146,3 +146,28 @@ def test_routing_round_robins_within_the_team_and_skips_absent_and_full_reps(cam
     owners = [receive_lead(campaign=campaign, received_at=RECEIVED).owner for _ in range(4)]
     assert owners[:2] in ([rep, second_rep], [second_rep, rep])
     assert owners[2:] == [rep, rep]  # second_rep is full for today, "away" is absent
+
+
+@pytest.mark.django_db
+def test_when_every_rep_is_full_the_lead_still_gets_an_owner(campaign, rep):
+    rep.daily_capacity = 1
+    rep.save()
+    owners = [receive_lead(campaign=campaign, received_at=RECEIVED).owner for _ in range(3)]
+    assert owners == [rep, rep, rep]
+
+
+@pytest.mark.django_db
+def test_duplicates_are_found_by_email_then_phone_then_company_and_name(campaign, rep):
+    from leads.services import OnDuplicate, lead_receive
+
+    first = receive_lead(campaign=campaign, received_at=RECEIVED, email="Anna@Example.com", phone="")
+    data = {"contact_name": "Anna", "email": "anna@example.com", "phone": "089 123456", "channel": "website"}
+    skipped = lead_receive(data=data, source="import", now=RECEIVED, on_duplicate=OnDuplicate.SKIP)
+    assert (skipped.lead, skipped.created, skipped.duplicate) == (first, False, True)
+    merged = lead_receive(data=data, source="import", now=RECEIVED, on_duplicate=OnDuplicate.MERGE)
+    first.refresh_from_db()
+    assert merged.lead == first and first.phone == "089 123456"
+    assert first.events.filter(kind="note", data__note="merged duplicate").count() == 1
+    by_phone = lead_receive(data={"contact_name": "X", "phone": "+49 89 123456", "channel": "website"},
+                            source="import", now=RECEIVED, on_duplicate=OnDuplicate.SKIP)
+    assert by_phone.created  # email beats phone: first has an email, so its key is the email
