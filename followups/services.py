@@ -236,6 +236,7 @@ def material_dispatch(*, followup: FollowUp, by: User | None, at: datetime, post
         at=at,
         data={"postal": postal, "material": str(lead.requested_material or "")},
     )
+    _milestone(lead, "material_sent_at", at, minutes_field="material_minutes")
     if not postal and lead.email:
         transaction.on_commit(lambda: _email_material(lead_id=lead.pk))
     policy = followup.policy or sla_policy_for(lead=lead)
@@ -331,6 +332,9 @@ def call_log(
               "call_back_at": call_back_at.isoformat() if call_back_at else None},
     )
     FollowUp.objects.filter(pk=followup.pk).update(attempts=attempts)
+    _milestone(lead, "first_contact_at", at, minutes_field="first_contact_minutes")
+    if outcome == CallOutcome.REACHED:
+        _milestone(lead, "reached_at", at)
     policy = followup.policy or sla_policy_for(lead=lead)
     unreachable = outcome == CallOutcome.WRONG_NUMBER or (
         outcome == CallOutcome.NO_ANSWER and attempts >= policy.max_call_attempts
@@ -350,6 +354,15 @@ def call_log(
         by=by,
         at=at,
     )
+
+
+def _milestone(lead: Lead, field: str, at: datetime, *, minutes_field: str | None = None) -> None:
+    """Record a handoff milestone on the lead the first time only (dashboards read it)."""
+    changes = {field: at}
+    if minutes_field:
+        minutes = calendar_for(team=lead.team).business_minutes_between(lead.received_at, at)
+        changes[minutes_field] = max(minutes, 0)
+    Lead.objects.filter(pk=lead.pk, **{f"{field}__isnull": True}).update(**changes)
 
 
 def _stage_change(*, lead: Lead, stage: str, by: User | None, at: datetime, reason: str = "") -> None:

@@ -146,6 +146,15 @@ class Lead(models.Model):
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Handoff milestones, written once by the services that record them
+    # (material_dispatch, call_log) so the dashboards aggregate plain columns
+    # instead of re-deriving them from timelines. Minutes are business minutes
+    # since received_at in the team's calendar.
+    material_sent_at = models.DateTimeField(_("material sent at"), null=True, blank=True)
+    material_minutes = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    first_contact_at = models.DateTimeField(_("first call attempt at"), null=True, blank=True)
+    first_contact_minutes = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    reached_at = models.DateTimeField(_("first reached at"), null=True, blank=True)
     dedup_key = models.CharField(max_length=200, db_index=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

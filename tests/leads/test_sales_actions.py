@@ -171,3 +171,15 @@ def test_duplicates_are_found_by_email_then_phone_then_company_and_name(campaign
     by_phone = lead_receive(data={"contact_name": "X", "phone": "+49 89 123456", "channel": "website"},
                             source="import", now=RECEIVED, on_duplicate=OnDuplicate.SKIP)
     assert by_phone.created  # email beats phone: first has an email, so its key is the email
+
+
+@pytest.mark.django_db
+def test_milestones_are_recorded_once_in_business_minutes(campaign, rep):
+    lead = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+    callback = material_dispatch(followup=lead.followups.get(kind="material"), by=rep, at=at(18, 10), postal=True)
+    retry = call_log(followup=callback, by=rep, at=at(20, 9), outcome="no_answer")
+    call_log(followup=retry, by=rep, at=at(23, 9), outcome="reached")
+    lead.refresh_from_db()
+    assert (lead.material_sent_at, lead.material_minutes) == (at(18, 10), 9 * 60)
+    assert (lead.first_contact_at, lead.first_contact_minutes) == (at(20, 9), 3 * 9 * 60 - 60)
+    assert lead.reached_at == at(23, 9)
