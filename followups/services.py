@@ -236,7 +236,8 @@ def material_dispatch(*, followup: FollowUp, by: User | None, at: datetime, post
         at=at,
         data={"postal": postal, "material": str(lead.requested_material or "")},
     )
-    _milestone(lead, "material_sent_at", at, minutes_field="material_minutes")
+    _milestone(lead, "material_sent_at", at, minutes_field="material_minutes",
+               material_on_time=at <= followup.overdue_at)
     if not postal and lead.email:
         transaction.on_commit(lambda: _email_material(lead_id=lead.pk))
     policy = followup.policy or sla_policy_for(lead=lead)
@@ -356,9 +357,9 @@ def call_log(
     )
 
 
-def _milestone(lead: Lead, field: str, at: datetime, *, minutes_field: str | None = None) -> None:
+def _milestone(lead: Lead, field: str, at: datetime, *, minutes_field: str | None = None, **extra) -> None:
     """Record a handoff milestone on the lead the first time only (dashboards read it)."""
-    changes = {field: at}
+    changes = {field: at, **extra}
     if minutes_field:
         minutes = calendar_for(team=lead.team).business_minutes_between(lead.received_at, at)
         changes[minutes_field] = max(minutes, 0)

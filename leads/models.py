@@ -152,6 +152,7 @@ class Lead(models.Model):
     # since received_at in the team's calendar.
     material_sent_at = models.DateTimeField(_("material sent at"), null=True, blank=True)
     material_minutes = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    material_on_time = models.BooleanField(null=True, blank=True, editable=False)
     first_contact_at = models.DateTimeField(_("first call attempt at"), null=True, blank=True)
     first_contact_minutes = models.PositiveIntegerField(null=True, blank=True, editable=False)
     reached_at = models.DateTimeField(_("first reached at"), null=True, blank=True)

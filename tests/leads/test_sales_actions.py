@@ -180,6 +180,6 @@ def test_milestones_are_recorded_once_in_business_minutes(campaign, rep):
     retry = call_log(followup=callback, by=rep, at=at(20, 9), outcome="no_answer")
     call_log(followup=retry, by=rep, at=at(23, 9), outcome="reached")
     lead.refresh_from_db()
-    assert (lead.material_sent_at, lead.material_minutes) == (at(18, 10), 9 * 60)
+    assert (lead.material_sent_at, lead.material_minutes, lead.material_on_time) == (at(18, 10), 9 * 60, True)
     assert (lead.first_contact_at, lead.first_contact_minutes) == (at(20, 9), 3 * 9 * 60 - 60)
     assert lead.reached_at == at(23, 9)
