@@ -1,73 +1,267 @@
-"""Handoff SLA figures. Each is defined once here; pages show the definition beside it."""
+"""Handoff SLA figures: each defined once here, as a filter on leads.
+
+The dashboard tiles, the breakdown tables, the drill-down lists and the
+reference tests all use METRICS, so a figure and the leads behind it can never
+disagree. Times are business minutes since received_at, recorded once by the
+services (Lead.material_minutes, Lead.first_contact_minutes).
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Aggregate, Count, Exists, FloatField, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncWeek
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from leads.models import CLOSED_STAGES, Lead, Stage
 
 from .models import FollowUp
 
 
+def _open_overdue(kind: str | None = None, *, now: datetime):
+    followups = FollowUp.objects.filter(lead=OuterRef("pk"), completed_at__isnull=True, overdue_at__lte=now)
+    if kind:
+        followups = followups.filter(kind=kind)
+    return Exists(followups)
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    definition: str
+
+    def q(self, now: datetime) -> Q:
+        return METRIC_FILTERS[self.key](now)
+
+
+METRIC_FILTERS = {
+    "leads": lambda now: Q(),
+    "material_requested": lambda now: Q(requests_material=True),
+    "material_on_time": lambda now: Q(requests_material=True, material_on_time=True),
+    "material_late": lambda now: Q(requests_material=True)
+    & (Q(material_on_time=False) | Q(material_sent_at__isnull=True) & _open_overdue(FollowUp.Kind.MATERIAL, now=now)),
+    "material_pending": lambda now: Q(requests_material=True, material_sent_at__isnull=True)
+    & ~_open_overdue(FollowUp.Kind.MATERIAL, now=now),
+    "contacted": lambda now: Q(first_contact_at__isnull=False),
+    "reached": lambda now: Q(reached_at__isnull=False),
+    "never_contacted": lambda now: Q(first_contact_at__isnull=True),
+    "decided": lambda now: ~Q(decision=""),
+    "accepted": lambda now: Q(decision="accepted"),
+    "rejected": lambda now: Q(decision="rejected"),
+    "overdue_now": lambda now: _open_overdue(now=now),
+}
+
+METRICS = {
+    m.key: m
+    for m in [
+        Metric("leads", _("Leads received"), _("Leads whose received_at lies in the period.")),
+        Metric("material_requested", _("Material requested"), _("Leads that asked for info material.")),
+        Metric("material_on_time", _("Material on time"),
+               _("Material sent no later than its overdue point (business time from receipt).")),
+        Metric("material_late", _("Material late"),
+               _("Material sent after its overdue point, or not sent and overdue now.")),
+        Metric("material_pending", _("Material not yet due"), _("Not sent yet and not overdue yet.")),
+        Metric("contacted", _("Called"), _("Leads with at least one call attempt.")),
+        Metric("reached", _("Reached by phone"), _("Leads with at least one call that reached them.")),
+        Metric("never_contacted", _("Never contacted"), _("Leads without any call attempt so far.")),
+        Metric("decided", _("Decided by sales"), _("Leads sales accepted or rejected.")),
+        Metric("accepted", _("Accepted"), _("Leads sales accepted.")),
+        Metric("rejected", _("Rejected"), _("Leads sales rejected, with a reason.")),
+        Metric("overdue_now", _("Overdue now"), _("Leads with an open follow-up past its overdue point now.")),
+    ]
+}
+
+RATES = {
+    # rate: (numerator, denominator, definition)
+    "material_on_time_share": ("material_on_time", ("material_on_time", "material_late"),
+                               _("Material on time ÷ (on time + late); not-yet-due material is left out.")),
+    "call_rate": ("contacted", ("leads",), _("Leads with a call attempt ÷ leads received.")),
+    "reach_rate": ("reached", ("leads",), _("Leads reached by phone ÷ leads received.")),
+    "acceptance_rate": ("accepted", ("decided",), _("Accepted ÷ accepted + rejected.")),
+}
+
+DURATIONS = {
+    "material_minutes": _("Time to material dispatch, business hours from receipt (sent material only)."),
+    "first_contact_minutes": _("Time to the first call attempt, business hours from receipt (called leads only)."),
+}
+
+
+class Percentile(Aggregate):
+    """PostgreSQL's percentile_cont: linear interpolation between the closest ranks."""
+
+    function = "percentile_cont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float, **extra):
+        super().__init__(expression, fraction=fraction, **extra)
+
+
+def percentile_cont(values: list[float], fraction: float) -> float | None:
+    """The same definition in Python (SQLite has no percentile_cont)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
 @dataclass
 class Figures:
-    leads: int
-    material_requested: int
-    material_on_time: int
-    material_late: int
-    material_pending: int
-    contacted: int
-    never_contacted: int
-    overdue_now: int
+    counts: dict[str, int]
+    durations: dict[str, dict[str, float | None]]  # field -> {"median": m, "p90": m} in minutes
+
+    def rate(self, name: str) -> float | None:
+        numerator, denominators, _definition = RATES[name]
+        total = sum(self.counts[d] for d in denominators)
+        return self.counts[numerator] / total if total else None
 
     @property
-    def material_on_time_share(self) -> float | None:
-        return self.material_on_time / self.material_requested if self.material_requested else None
+    def rates(self) -> dict[str, float | None]:
+        return {name: self.rate(name) for name in RATES}
 
-    @property
-    def contact_rate(self) -> float | None:
-        return self.contacted / self.leads if self.leads else None
+    def __getattr__(self, name):
+        if name in METRICS:
+            return self.counts[name]
+        raise AttributeError(name)
 
 
-def _contacted():
-    """A lead counts as contacted once a call-back follow-up of it was completed."""
-    return Exists(
-        FollowUp.objects.filter(
-            lead=OuterRef("pk"), kind=FollowUp.Kind.CALLBACK, completed_at__isnull=False
-        )
-    )
+def _aggregates(now: datetime) -> dict:
+    # Prefixed: some metric names are also Lead columns (material_on_time).
+    return {f"n_{key}": Count("pk", filter=metric.q(now)) for key, metric in METRICS.items()}
+
+
+def _counts(row: dict) -> dict[str, int]:
+    return {key: row[f"n_{key}"] for key in METRICS}
+
+
+def _durations(leads: QuerySet, group: str | None = None) -> dict:
+    """Median and p90 per duration field, overall or per value of `group`."""
+    result: dict = {}
+    for field in DURATIONS:
+        rows = leads.filter(**{f"{field}__isnull": False})
+        if connection.vendor == "postgresql":
+            aggregates = {"median": Percentile(field, 0.5), "p90": Percentile(field, 0.9)}
+            if group is None:
+                result[field] = rows.aggregate(**aggregates)
+            else:
+                for row in rows.values(group).annotate(**aggregates).order_by():
+                    result.setdefault(row[group], {})[field] = {"median": row["median"], "p90": row["p90"]}
+        else:
+            if group is None:
+                values = list(rows.values_list(field, flat=True))
+                result[field] = {"median": percentile_cont(values, 0.5), "p90": percentile_cont(values, 0.9)}
+            else:
+                grouped: dict = {}
+                for key, value in rows.values_list(group, field):
+                    grouped.setdefault(key, []).append(value)
+                for key, values in grouped.items():
+                    result.setdefault(key, {})[field] = {
+                        "median": percentile_cont(values, 0.5), "p90": percentile_cont(values, 0.9)}
+    return result
 
 
 def handoff_figures(*, leads: QuerySet, now: datetime) -> Figures:
-    material = FollowUp.objects.filter(lead__in=leads, kind=FollowUp.Kind.MATERIAL).aggregate(
-        total=Count("pk"),
-        on_time=Count("pk", filter=Q(completed_at__lte=F("overdue_at"))),
-        late=Count("pk", filter=Q(completed_at__gt=F("overdue_at"))),
-        pending=Count("pk", filter=Q(completed_at__isnull=True)),
-    )
-    lead_counts = leads.aggregate(total=Count("pk"), contacted=Count("pk", filter=Q(_contacted())))
-    overdue = FollowUp.objects.overdue(now).filter(lead__in=leads).count()
-    return Figures(
-        leads=lead_counts["total"],
-        material_requested=material["total"],
-        material_on_time=material["on_time"],
-        material_late=material["late"],
-        material_pending=material["pending"],
-        contacted=lead_counts["contacted"],
-        never_contacted=lead_counts["total"] - lead_counts["contacted"],
-        overdue_now=overdue,
-    )
+    return Figures(counts=_counts(leads.aggregate(**_aggregates(now))), durations=_durations(leads))
 
 
-def weekly_figures(*, leads: QuerySet, now: datetime, weeks: int) -> list[tuple[datetime, Figures]]:
-    """Figures per week of receipt, oldest first: the before/after of the handoff."""
-    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    week_start = today - timedelta(days=today.weekday())
+BREAKDOWNS = {
+    "rep": ("owner", _("Rep")),
+    "team": ("team", _("Team")),
+    "campaign": ("campaign", _("Campaign")),
+    "channel": ("channel", _("Channel")),
+}
+
+
+def breakdown(*, leads: QuerySet, now: datetime, by: str) -> list[tuple[object, Figures]]:
+    """The same figures per rep, team, campaign or channel, largest group first."""
+    field, _label = BREAKDOWNS[by]
+    rows = leads.values(field).annotate(**_aggregates(now)).order_by("-n_leads")
+    durations = _durations(leads, group=field)
+    empty = {f: {"median": None, "p90": None} for f in DURATIONS}
     result = []
-    for offset in range(weeks - 1, -1, -1):
-        start = week_start - timedelta(weeks=offset)
-        batch = leads.filter(received_at__gte=start, received_at__lt=start + timedelta(weeks=1))
-        result.append((start, handoff_figures(leads=batch, now=now)))
+    for row in rows:
+        key = row[field]
+        result.append((key, Figures(counts=_counts(row), durations={**empty, **durations.get(key, {})})))
     return result
+
+
+def weekly(*, leads: QuerySet, now: datetime, start: date | None, end: date | None) -> list[tuple[date, Figures]]:
+    """Figures per week of receipt (Monday), oldest first: the before/after of the handoff."""
+    if start and end:
+        leads = leads.filter(received_at__gte=period_bounds(start, end)[0], received_at__lt=period_bounds(start, end)[1])
+    rows = (
+        leads.annotate(week=TruncWeek("received_at"))
+        .values("week")
+        .annotate(**_aggregates(now))
+        .order_by("week")
+    )
+    return [(row["week"].date(), Figures(counts=_counts(row), durations={})) for row in rows]
+
+
+AGEING_BUCKETS = [
+    (_("not overdue"), None, 0),
+    (_("≤ 1 day late"), 0, 1),
+    (_("1–3 days"), 1, 3),
+    (_("3–7 days"), 3, 7),
+    (_("1–3 weeks"), 7, 21),
+    (_("> 3 weeks"), 21, None),
+]
+
+
+def ageing(*, leads: QuerySet, now: datetime) -> list[tuple[str, int]]:
+    """Open follow-ups of these leads by how long they are past their overdue point."""
+    open_followups = FollowUp.objects.open().filter(lead__in=leads)
+    buckets = {}
+    for index, (_label, low, high) in enumerate(AGEING_BUCKETS):
+        condition = Q()
+        if low is None:
+            condition &= Q(overdue_at__gt=now)
+        else:
+            condition &= Q(overdue_at__lte=now - timedelta(days=low))
+            if low == 0:
+                condition &= Q(overdue_at__lte=now)
+        if high is not None and low is not None:
+            condition &= Q(overdue_at__gt=now - timedelta(days=high))
+        buckets[f"b{index}"] = Count("pk", filter=condition)
+    counts = open_followups.aggregate(**buckets)
+    return [(str(label), counts[f"b{i}"]) for i, (label, _low, _high) in enumerate(AGEING_BUCKETS)]
+
+
+FUNNEL = [Stage.LEAD, Stage.PROSPECT, Stage.PRESALES, Stage.SALE, Stage.AFTERSALES]
+
+
+def funnel(*, leads: QuerySet) -> list[tuple[str, int]]:
+    """How many leads reached each stage (a sale has passed through prospect and pre-sales)."""
+    by_stage = dict(leads.values_list("stage").annotate(n=Count("pk")).order_by())
+    reached = []
+    for index, stage in enumerate(FUNNEL):
+        reached.append((str(stage.label), sum(by_stage.get(s, 0) for s in FUNNEL[index:])))
+    exits = [(str(Stage(s).label), by_stage.get(s, 0)) for s in CLOSED_STAGES]
+    return reached + sorted(exits)
+
+
+def scope(*, user, leads: QuerySet | None = None) -> QuerySet:
+    """What a user's dashboard covers: reps their own, team leads their team, others all."""
+    leads = Lead.objects.visible_to(user) if leads is None else leads
+    if user.is_rep:
+        return leads.filter(owner=user)
+    if user.is_manager and user.team_id:
+        return leads.filter(team_id=user.team_id)
+    return leads
+
+
+def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start 00:00, end+1 00:00) in local time."""
+    tz = timezone.get_current_timezone()
+    return (
+        datetime.combine(start, datetime.min.time(), tzinfo=tz),
+        datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=tz),
+    )

@@ -9,6 +9,7 @@ urlpatterns = [
     path("followups/<int:pk>/call/", views.call, name="call"),
     path("followups/<int:pk>/complete/", views.complete, name="complete"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("dashboard/leads/", views.dashboard_leads, name="dashboard_leads"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
     path("notifications/bell/", views.bell, name="bell"),

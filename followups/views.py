@@ -1,8 +1,10 @@
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -10,11 +12,12 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Channel
 from leads.models import Lead, RejectReason
 
 from .forms import CallForm, DispatchForm
-from .metrics import handoff_figures, weekly_figures
+from . import metrics
+from .exports import csv_response
 from .models import FollowUp, Notification
 from .services import (
     FollowUpAlreadyDone,
@@ -198,23 +201,171 @@ def complete(request, pk: int):
     return _row_response(request, followup, message=_("Done."))
 
 
+class DashboardFilters:
+    """Period, team, campaign and channel from the URL, so a view can be shared as a link."""
+
+    def __init__(self, request, now: datetime):
+        params = request.GET
+        today = timezone.localdate(now)
+        self.end = _parse_date(params.get("end")) or today
+        self.start = _parse_date(params.get("start")) or self.end - timedelta(days=29)
+        if self.start > self.end:
+            self.start, self.end = self.end, self.start
+        self.team = params.get("team", "") if params.get("team", "").isdigit() else ""
+        self.campaign = params.get("campaign", "") if params.get("campaign", "").isdigit() else ""
+        self.channel = params.get("channel", "") if params.get("channel", "") in Channel.values else ""
+        self.query = urlencode({k: v for k, v in self.as_dict().items() if v})
+
+    def as_dict(self) -> dict:
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "team": self.team,
+                "campaign": self.campaign, "channel": self.channel}
+
+    def apply(self, leads):
+        if self.team:
+            leads = leads.filter(team_id=int(self.team))
+        if self.campaign:
+            leads = leads.filter(campaign_id=int(self.campaign))
+        if self.channel:
+            leads = leads.filter(channel=self.channel)
+        return leads
+
+    def in_period(self, leads, start=None, end=None):
+        low, high = metrics.period_bounds(start or self.start, end or self.end)
+        return leads.filter(received_at__gte=low, received_at__lt=high)
+
+    def previous(self, leads):
+        days = (self.end - self.start).days + 1
+        return self.in_period(leads, self.start - timedelta(days=days), self.start - timedelta(days=1))
+
+
+def _parse_date(value):
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _labels(by: str, keys) -> dict:
+    """Readable names for breakdown keys, fetched in one query per dimension."""
+    from accounts.models import Team, User
+
+    keys = [k for k in keys if k is not None]
+    if by == "rep":
+        return {u.pk: str(u) for u in User.objects.filter(pk__in=keys)}
+    if by == "team":
+        return dict(Team.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if by == "campaign":
+        return dict(Campaign.objects.filter(pk__in=keys).values_list("pk", "name"))
+    return {k: str(Channel(k).label) if k in Channel.values else k for k in keys}
+
+
+def _hours(minutes):
+    return None if minutes is None else round(minutes / 60, 1)
+
+
 @login_required
 def dashboard(request):
+    """Handoff SLA at a glance, with the change against the previous period."""
     now = timezone.now()
-    leads = Lead.objects.visible_to(request.user)
-    if request.user.is_rep:
-        leads = leads.filter(owner=request.user)
-    period_start = now - timedelta(days=30)
+    filters = DashboardFilters(request, now)
+    scoped = filters.apply(metrics.scope(user=request.user))
+    current = metrics.handoff_figures(leads=filters.in_period(scoped), now=now)
+    previous = metrics.handoff_figures(leads=filters.previous(scoped), now=now)
+    export = request.GET.get("export", "")
+    tables = {}
+    for by in metrics.BREAKDOWNS:
+        rows = metrics.breakdown(leads=filters.in_period(scoped), now=now, by=by)
+        names = _labels(by, [key for key, _f in rows])
+        tables[by] = [(key, names.get(key, "—"), figures) for key, figures in rows]
+    if export in tables:
+        return _breakdown_csv(export, tables[export])
+    weeks = metrics.weekly(leads=scoped, now=now, start=filters.start - timedelta(weeks=12), end=filters.end)
+    tiles = []
+    for key in ("leads", "never_contacted", "overdue_now"):
+        tiles.append({"key": key, "metric": metrics.METRICS[key], "value": current.counts[key],
+                      "delta": current.counts[key] - previous.counts[key], "kind": "count"})
+    for key, (numerator, _d, definition) in metrics.RATES.items():
+        value, before = current.rate(key), previous.rate(key)
+        tiles.append({"key": key, "metric": metrics.METRICS[numerator], "definition": definition, "kind": "rate",
+                      "value": value, "delta": None if value is None or before is None else value - before})
+    for field, definition in metrics.DURATIONS.items():
+        for stat in ("median", "p90"):
+            value, before = current.durations[field][stat], previous.durations[field][stat]
+            tiles.append({"key": f"{field}_{stat}", "kind": "hours", "definition": definition, "stat": stat,
+                          "field": field, "value": _hours(value),
+                          "delta": None if value is None or before is None else _hours(value - before)})
     return render(
         request,
         "followups/dashboard.html",
         {
-            "figures": handoff_figures(leads=leads.filter(received_at__gte=period_start), now=now),
-            "weeks": weekly_figures(leads=leads, now=now, weeks=13),
-            "period_start": period_start,
+            "filters": filters,
+            "tiles": tiles,
+            "metrics": metrics.METRICS,
+            "tables": tables,
+            "breakdowns": {by: label for by, (_field, label) in metrics.BREAKDOWNS.items()},
+            "chart": {
+                "weeks": [w.isoformat() for w, _f in weeks],
+                "on_time": [None if f.rate("material_on_time_share") is None else round(100 * f.rate("material_on_time_share"), 1) for _w, f in weeks],
+                "call_rate": [None if f.rate("call_rate") is None else round(100 * f.rate("call_rate"), 1) for _w, f in weeks],
+                "target": round(100 * settings.LEADBRIDGE_SLA_TARGET),
+                "ageing": metrics.ageing(leads=scoped, now=now),
+                "funnel": metrics.funnel(leads=filters.in_period(scoped)),
+            },
+            "teams": _teams_for(request.user),
+            "campaigns": Campaign.objects.order_by("-starts_on")[:100],
+            "channels": Channel.choices,
             "now": now,
         },
     )
+
+
+def _teams_for(user):
+    from accounts.models import Team
+
+    if user.is_rep or (user.is_manager and user.team_id):
+        return Team.objects.filter(pk=user.team_id)
+    return Team.objects.all()
+
+
+def _breakdown_csv(by: str, rows) -> HttpResponse:
+    header = [str(metrics.BREAKDOWNS[by][1]), *[str(m.label) for m in metrics.METRICS.values()],
+              *[str(r) for r in metrics.RATES], "material_hours_median", "material_hours_p90",
+              "first_contact_hours_median", "first_contact_hours_p90"]
+    body = []
+    for _key, name, f in rows:
+        body.append([name, *[f.counts[k] for k in metrics.METRICS],
+                     *["" if f.rate(r) is None else round(f.rate(r), 4) for r in metrics.RATES],
+                     *[_hours(f.durations[field][stat]) for field in metrics.DURATIONS for stat in ("median", "p90")]])
+    return csv_response(f"leadbridge-{by}.csv", header, body)
+
+
+@login_required
+def dashboard_leads(request):
+    """The leads behind a figure: the same filter as the figure, then CSV if asked."""
+    now = timezone.now()
+    filters = DashboardFilters(request, now)
+    metric = metrics.METRICS.get(request.GET.get("metric", ""), metrics.METRICS["leads"])
+    leads = filters.apply(metrics.scope(user=request.user))
+    if metric.key != "overdue_now":
+        leads = filters.in_period(leads)
+    by, key = request.GET.get("by", ""), request.GET.get("key", "")
+    if by in metrics.BREAKDOWNS and key:
+        field = metrics.BREAKDOWNS[by][0]
+        leads = leads.filter(**{f"{field}__isnull": True} if key == "none" else {field: key})
+    leads = leads.filter(metric.q(now)).select_related("campaign", "owner", "team").order_by("-received_at", "-pk")
+    if request.GET.get("export") == "csv":
+        header = ["id", "received_at", "company", "contact_name", "email", "phone", "campaign", "channel",
+                  "owner", "team", "stage", "material_sent_at", "first_contact_at", "decision", "decision_reason"]
+        body = ([lead.pk, timezone.localtime(lead.received_at).isoformat(), lead.company, lead.contact_name,
+                 lead.email, lead.phone, lead.campaign or "", lead.channel, lead.owner or "", lead.team or "",
+                 lead.stage, lead.material_sent_at and timezone.localtime(lead.material_sent_at).isoformat(),
+                 lead.first_contact_at and timezone.localtime(lead.first_contact_at).isoformat(), lead.decision,
+                 lead.decision_reason] for lead in leads.iterator(chunk_size=2000))
+        return csv_response(f"leadbridge-{metric.key}.csv", header, body)
+    page = list(leads[:200])
+    return render(request, "followups/dashboard_leads.html",
+                  {"metric": metric, "leads": page, "total": leads.count(), "filters": filters,
+                   "query": request.GET.urlencode(), "now": now})
 
 
 @login_required

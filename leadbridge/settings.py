@@ -193,6 +193,8 @@ LEADBRIDGE_VERSION = "0.1.0"
 LEADBRIDGE_DEFAULT_REGION = env_str("LEADBRIDGE_DEFAULT_REGION", "DE")
 LEADBRIDGE_SWEEP_BATCH_SIZE = env_int("LEADBRIDGE_SWEEP_BATCH_SIZE", 2000)
 LEADBRIDGE_BASE_URL = env_str("LEADBRIDGE_BASE_URL", "http://127.0.0.1:8000")
+# The share of material that should go out on time; the dashboard draws it as the target line.
+LEADBRIDGE_SLA_TARGET = env_int("LEADBRIDGE_SLA_TARGET_PERCENT", 90) / 100
 
 # --- REST framework ------------------------------------------------------
 REST_FRAMEWORK = {

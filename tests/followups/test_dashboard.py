@@ -1,0 +1,153 @@
+"""Every dashboard figure against an independent computation from the raw rows."""
+
+import random
+import statistics
+from datetime import datetime, timedelta
+
+import pytest
+from django.urls import reverse
+
+from followups import metrics
+from followups.calendar import TZ, BusinessCalendar
+from followups.models import FollowUp
+from followups.services import call_log, material_dispatch
+from leads.models import Lead, LeadEvent
+from leads.services import lead_decide
+
+from ..factories import CampaignFactory, InfoMaterialFactory, receive_lead
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=TZ)
+BAVARIA = BusinessCalendar("DE-BY")
+
+
+@pytest.fixture
+def history(campaign, rep, second_rep, manager):
+    """~80 leads over six weeks: some asked for no material, some got it late, some never called,
+    several across All Saints' Day (1 Nov, a Bavarian holiday)."""
+    rng = random.Random(7)
+    digital = CampaignFactory(name="Newsletter", channel="newsletter", owner=campaign.owner, team=campaign.team,
+                              materials=[InfoMaterialFactory(kind="digital")])
+    leads = []
+    for i in range(80):
+        received = NOW - timedelta(days=rng.randint(0, 42), hours=rng.randint(0, 10))
+        lead = receive_lead(campaign=rng.choice([campaign, digital]), received_at=received, now=received,
+                            requests_material=rng.random() < 0.7, email=f"l{i}@example.com")
+        material = lead.followups.filter(kind="material").first()
+        callback = lead.followups.filter(kind="callback").first()
+        if material and rng.random() < 0.75:
+            sent = min(received + timedelta(hours=rng.choice([1, 5, 30, 80, 200])), NOW)
+            callback = material_dispatch(followup=material, by=lead.owner, at=sent, postal=material.rule == "material_printed")
+        if callback and rng.random() < 0.6:
+            when = min(callback.starts_at + timedelta(hours=rng.choice([2, 20, 60])), NOW)
+            outcome = rng.choice(["reached", "no_answer"])
+            call_log(followup=callback, by=lead.owner, at=when, outcome=outcome)
+        if rng.random() < 0.5:
+            decision = rng.choice(["accepted", "rejected"])
+            lead_decide(lead=lead, by=lead.owner, at=min(received + timedelta(hours=3), NOW), decision=decision,
+                        reason="no_need" if decision == "rejected" else "")
+        leads.append(lead)
+    return Lead.objects.filter(pk__in=[lead.pk for lead in leads])
+
+
+def reference(leads):
+    """The figures recomputed from follow-ups and timeline events, not from Lead's milestone columns."""
+    result = {"leads": 0, "material_requested": 0, "material_on_time": 0, "material_late": 0, "contacted": 0,
+              "reached": 0, "never_contacted": 0, "accepted": 0, "rejected": 0, "overdue_now": 0}
+    material_minutes, contact_minutes = [], []
+    for lead in leads:
+        calendar = BusinessCalendar(lead.team.region)
+        result["leads"] += 1
+        material = FollowUp.objects.filter(lead=lead, kind="material").first()
+        if lead.requests_material:
+            result["material_requested"] += 1
+            if material.completed_at and material.outcome in ("posted", "emailed"):
+                on_time = material.completed_at <= material.overdue_at
+                result["material_on_time" if on_time else "material_late"] += 1
+                material_minutes.append(calendar.business_minutes_between(lead.received_at, material.completed_at))
+            elif material.completed_at is None and material.overdue_at <= NOW:
+                result["material_late"] += 1
+        calls = LeadEvent.objects.filter(lead=lead, kind="call_attempt").order_by("at")
+        if calls:
+            result["contacted"] += 1
+            contact_minutes.append(calendar.business_minutes_between(lead.received_at, calls[0].at))
+        else:
+            result["never_contacted"] += 1
+        result["reached"] += any(c.data["outcome"] == "reached" for c in calls)
+        decisions = LeadEvent.objects.filter(lead=lead, kind__in=["accepted", "rejected"])
+        for event in decisions:
+            result[event.kind] += 1
+        result["overdue_now"] += FollowUp.objects.filter(lead=lead, completed_at=None, overdue_at__lte=NOW).exists()
+    return result, material_minutes, contact_minutes
+
+
+def p90(values):
+    return statistics.quantiles(values, n=10, method="inclusive")[8]
+
+
+@pytest.mark.django_db
+def test_every_tile_equals_the_reference_computation(history):
+    figures = metrics.handoff_figures(leads=history, now=NOW)
+    expected, material_minutes, contact_minutes = reference(history)
+    for key, value in expected.items():
+        assert figures.counts[key] == value, key
+    assert figures.counts["decided"] == expected["accepted"] + expected["rejected"]
+    assert figures.durations["material_minutes"]["median"] == pytest.approx(statistics.median(material_minutes))
+    assert figures.durations["material_minutes"]["p90"] == pytest.approx(p90(material_minutes))
+    assert figures.durations["first_contact_minutes"]["median"] == pytest.approx(statistics.median(contact_minutes))
+    assert figures.durations["first_contact_minutes"]["p90"] == pytest.approx(p90(contact_minutes))
+    assert 0 < expected["material_late"] < expected["material_requested"]  # the data has both
+
+
+@pytest.mark.django_db
+def test_every_breakdown_row_equals_the_reference_for_its_leads(history):
+    for by, (field, _label) in metrics.BREAKDOWNS.items():
+        rows = metrics.breakdown(leads=history, now=NOW, by=by)
+        assert sum(f.counts["leads"] for _k, f in rows) == history.count()
+        for key, figures in rows:
+            expected, _m, contact = reference(history.filter(**{field: key}))
+            assert {k: figures.counts[k] for k in expected} == expected, (by, key)
+            if contact:
+                assert figures.durations["first_contact_minutes"]["median"] == pytest.approx(statistics.median(contact))
+
+
+@pytest.mark.django_db
+def test_the_weekly_trend_splits_the_same_leads_by_week_of_receipt(history):
+    weeks = metrics.weekly(leads=history, now=NOW, start=None, end=None)
+    assert sum(f.counts["leads"] for _w, f in weeks) == history.count()
+    for week, figures in weeks:
+        start = datetime(week.year, week.month, week.day, tzinfo=TZ)
+        in_week = [lead for lead in history if start <= lead.received_at.astimezone(TZ) < start + timedelta(days=7)]
+        assert figures.counts["leads"] == len(in_week)
+
+
+@pytest.mark.django_db
+def test_a_drill_down_lists_exactly_the_leads_behind_the_figure_and_exports_them(client, history, manager):
+    client.force_login(manager)
+    start = (NOW - timedelta(days=60)).date().isoformat()
+    dashboard = client.get(reverse("followups:dashboard"), {"start": start, "end": NOW.date().isoformat()})
+    assert dashboard.status_code == 200
+    page = client.get(reverse("followups:dashboard_leads"),
+                      {"metric": "never_contacted", "start": start, "end": NOW.date().isoformat()})
+    never = [lead for lead in history if not lead.events.filter(kind="call_attempt").exists()]
+    assert page.context["total"] == len(never)
+    export = client.get(reverse("followups:dashboard_leads"),
+                        {"metric": "never_contacted", "start": start, "end": NOW.date().isoformat(), "export": "csv"})
+    lines = b"".join(export.streaming_content).decode("utf-8-sig").strip().splitlines()
+    assert len(lines) == len(never) + 1
+
+
+@pytest.mark.django_db
+def test_a_rep_sees_only_their_own_figures(client, history, rep):
+    client.force_login(rep)
+    response = client.get(reverse("followups:dashboard"), {"start": "2026-09-01", "end": "2026-11-23"})
+    tile = next(t for t in response.context["tiles"] if t["key"] == "leads")
+    assert tile["value"] == history.filter(owner=rep, received_at__lt=datetime(2026, 11, 24, tzinfo=TZ)).count()
+
+
+def test_csv_cells_that_look_like_formulas_are_defused():
+    from followups.exports import safe_cell
+
+    assert safe_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert safe_cell("+49 89 1234") == "'+49 89 1234"
+    assert safe_cell("-12.5") == "-12.5"
+    assert safe_cell("Müller GmbH") == "Müller GmbH"
