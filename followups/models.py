@@ -307,13 +307,18 @@ class Notification(models.Model):
 
 
 class DigestRun(models.Model):
-    """Claims one daily digest per rep and day, so a doubled beat tick sends one email."""
+    """Claims one digest per recipient, kind and day, so a doubled beat tick sends one email."""
+
+    class Kind(models.TextChoices):
+        DAILY = "daily", _("Daily follow-up digest")
+        WEEKLY = "weekly", _("Weekly handoff summary")
 
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    kind = models.CharField(max_length=10, choices=Kind, default=Kind.DAILY)
     day = models.DateField()
     sent_at = models.DateTimeField()
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["recipient", "day"], name="digest_once_per_day")
+            models.UniqueConstraint(fields=["recipient", "kind", "day"], name="digest_once_per_kind_and_day")
         ]

@@ -181,6 +181,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 50},
     },
+    "weekly-summary": {
+        "task": "followups.tasks.send_weekly_summary_task",
+        "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
+        "options": {"expires": 3600},
+    },
     "daily-digest": {
         "task": "followups.tasks.send_daily_digest_task",
         "schedule": crontab(hour=7, minute=0, day_of_week="mon-fri"),
