@@ -792,7 +792,7 @@ def weekly_summary_send(*, now: datetime) -> int:
         figures = metrics.handoff_figures(leads=leads.filter(received_at__gte=low, received_at__lt=high), now=now)
         worst = (
             FollowUp.objects.overdue(now).filter(lead__in=leads)
-            .select_related("lead", "assignee").order_by("overdue_at")[:5]
+            .select_related("lead", "assignee").order_by("overdue_at", "pk")[:5]
         )
         if not _claim_digest(recipient=manager, kind=DigestRun.Kind.WEEKLY, day=today, now=now):
             continue

@@ -31,4 +31,4 @@ def test_the_weekly_summary_names_the_five_longest_overdue_once(campaign, rep, m
     (message,) = mail.outbox
     assert message.to == [manager.email]
     listed = [line for line in message.body.splitlines() if line.startswith("- ")]
-    assert len(listed) == 5 and "Firma 6" in listed[0]
+    assert len(listed) == 5 and "overdue since 17.11.2026 08:00" in listed[0]  # the oldest deadline first
