@@ -87,6 +87,13 @@ def _page(items, after: str):
     return rows, cursor
 
 
+def _team_reps(user):
+    """Reps a team lead may reassign to; also switches the tick-box column on in rows."""
+    if user.is_manager and user.team_id:
+        return list(user.team.members.filter(role="rep", is_active=True))
+    return []
+
+
 def _counts(request, now: datetime) -> dict:
     items = _filtered(request, _queue_scope(request))
     return {name: _section(items, name, now).count() for name in SECTIONS}
@@ -102,6 +109,7 @@ def queue(request):
         rows, cursor = _page(_section(items, section, now), request.GET.get("after", ""))
         return render(request, "followups/_queue_page.html",
                       {"rows": rows, "cursor": cursor, "name": section, "now": now, **ROW_CONTEXT,
+                       "team_reps": _team_reps(request.user),
                        "filter_query": _filter_query(request)})
     sections = []
     for name in SECTIONS:
@@ -110,9 +118,7 @@ def queue(request):
     counts = _counts(request, now)
     for entry in sections:
         entry["count"] = counts[entry["name"]]
-    team_reps = []
-    if request.user.is_manager and request.user.team_id:
-        team_reps = request.user.team.members.filter(role="rep", is_active=True)
+    team_reps = _team_reps(request.user)
     return render(
         request,
         "followups/queue.html",
@@ -139,7 +145,7 @@ def _actionable_followup(request, pk: int) -> FollowUp:
 def _row_response(request, followup: FollowUp, *, message: str = "", error: str = "", form=None, status=200):
     followup.refresh_from_db()
     now = timezone.now()
-    context = {**ROW_CONTEXT, "f": followup, "now": now, "message": message, "error": error, "form": form,
+    context = {**ROW_CONTEXT, "f": followup, "now": now, "team_reps": _team_reps(request.user), "message": message, "error": error, "form": form,
                "counts": _counts(request, now) if not error else None}
     if not request.htmx:
         return redirect("followups:queue")

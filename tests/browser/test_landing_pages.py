@@ -70,7 +70,7 @@ def test_a_manager_lands_on_the_dashboard_and_sees_the_team_leads_of_the_last_30
 
     expect(page).to_have_url(path_is(live_server, "/dashboard/"))
     expect(page.get_by_role("heading", name="Handoff SLA dashboard")).to_be_visible()
-    expect(page.get_by_test_id("tile-leads")).to_have_text("2")
+    expect(page.get_by_test_id("tile-leads").locator(".figure")).to_have_text("2")
 
 
 @pytest.mark.parametrize("browser_locale", ["de-DE"])
