@@ -164,6 +164,13 @@ class FollowUp(models.Model):
                 condition=Q(completed_at__isnull=True),
                 name="followup_queue",
             ),
+            # The team lead's queue: open follow-ups of a whole team by deadline
+            # (walked in due_at order, the team checked per row, stopping at a page).
+            models.Index(
+                fields=["due_at", "id"],
+                condition=Q(completed_at__isnull=True),
+                name="followup_open_by_due",
+            ),
             # Each sweep step reads exactly one of these (followups/services.py).
             models.Index(
                 fields=["warn_at"],

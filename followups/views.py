@@ -3,7 +3,7 @@ from datetime import date, datetime, time, timedelta
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -39,7 +39,7 @@ def _end_of_today(now: datetime) -> datetime:
 def _queue_scope(request):
     """Whose follow-ups: a rep their own; a team lead the team's (or one rep's); admins all."""
     user = request.user
-    items = FollowUp.objects.open().select_related("lead", "lead__campaign", "assignee")
+    items = FollowUp.objects.open().select_related("lead", "lead__campaign", "lead__requested_material", "assignee")
     if user.is_marketing:
         raise PermissionDenied
     if user.is_rep:
@@ -95,8 +95,14 @@ def _team_reps(user):
 
 
 def _counts(request, now: datetime) -> dict:
+    """All three section counts in one pass over the open follow-ups in scope."""
     items = _filtered(request, _queue_scope(request))
-    return {name: _section(items, name, now).count() for name in SECTIONS}
+    end_of_today = _end_of_today(now)
+    return items.aggregate(
+        overdue=Count("pk", filter=Q(overdue_at__lte=now)),
+        today=Count("pk", filter=Q(overdue_at__gt=now, due_at__lte=end_of_today)),
+        upcoming=Count("pk", filter=Q(overdue_at__gt=now, due_at__gt=end_of_today)),
+    )
 
 
 @login_required
