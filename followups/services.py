@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team, User
 from campaigns.models import Channel
+from integrations.services import webhook_deliveries_for_overdue
 from leads.models import Lead, LeadEvent
 
 from .calendar import BusinessCalendar, BusinessDuration
@@ -504,6 +505,8 @@ def _sweep_batch(*, level: int, column: str, guard: Q, now: datetime, size: int,
         )
     if rows:
         _notify(level=level, rows=rows, new_owner=new_owner, now=now)
+        if level == Escalation.Level.OVERDUE:  # integrations: followup.overdue webhooks, same transaction
+            webhook_deliveries_for_overdue(followup_ids=[row.pk for row in rows], now=now)
         setattr(report, _COUNTERS[level], getattr(report, _COUNTERS[level]) + len(rows))
     return len(rows)
 
@@ -637,6 +640,7 @@ def _reassign(*, rows: list, now: datetime, report: SweepReport) -> dict[int, in
     """Level 3: move each lead (owner and open follow-ups) to its team's least-loaded rep."""
     team_ids = {row.lead__team_id for row in rows if row.lead__team_id}
     loads = rep_loads(team_ids=team_ids)
+    names = {user.pk: str(user) for user in User.objects.filter(team_id__in=team_ids, role=Role.REP)}
     chosen: dict[int, int | None] = {}
     events = []
     for row in rows:
@@ -660,7 +664,7 @@ def _reassign(*, rows: list, now: datetime, report: SweepReport) -> dict[int, in
                 followup_id=row.pk,
                 kind=LeadEvent.Kind.REASSIGNED,
                 at=now,
-                data={"from": row.assignee_id, "to": rep, "by": "escalation"},
+                data={"from": row.assignee_id, "to": rep, "to_name": names.get(rep, ""), "by": "escalation"},
             )
         )
     LeadEvent.objects.bulk_create(events)

@@ -45,11 +45,15 @@ def timeline(lead: Lead) -> list[dict]:
         {"at": e.at, "label": e.get_kind_display(), "actor": e.actor, "detail": _detail(e.data)}
         for e in lead.events.select_related("actor")
     ]
+    # A successful reassignment is on the timeline as its own event (with names);
+    # the escalation row shows only when nobody could take the lead over.
+    escalations = Escalation.objects.filter(followup__lead=lead).exclude(level=3, data__to__isnull=False)
     entries += [
         {"at": x.at, "label": x.get_level_display(), "actor": None, "detail": x.followup.get_kind_display()}
-        for x in Escalation.objects.filter(followup__lead=lead).select_related("followup")
+        for x in escalations.select_related("followup").order_by("at", "id")
     ]
-    return sorted(entries, key=lambda entry: entry["at"], reverse=True)
+    entries.sort(key=lambda entry: entry["at"])  # stable: same-moment events keep their order
+    return entries[::-1]
 
 
 def _visible_lead(request, pk: int) -> Lead:
