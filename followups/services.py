@@ -17,7 +17,6 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team, User
 from campaigns.models import Channel
-from integrations.services import webhook_deliveries_for_overdue
 from leads.models import Lead, LeadEvent
 
 from .calendar import BusinessCalendar, BusinessDuration
@@ -505,8 +504,6 @@ def _sweep_batch(*, level: int, column: str, guard: Q, now: datetime, size: int,
         )
     if rows:
         _notify(level=level, rows=rows, new_owner=new_owner, now=now)
-        if level == Escalation.Level.OVERDUE:  # integrations: followup.overdue webhooks, same transaction
-            webhook_deliveries_for_overdue(followup_ids=[row.pk for row in rows], now=now)
         setattr(report, _COUNTERS[level], getattr(report, _COUNTERS[level]) + len(rows))
     return len(rows)
 
