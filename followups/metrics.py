@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Aggregate, Count, Exists, FloatField, OuterRef, Q, QuerySet
+from django.db.models import Aggregate, Count, Exists, F, FloatField, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -133,13 +133,47 @@ class Figures:
         raise AttributeError(name)
 
 
+# Figures that depend on an open follow-up being overdue *now* are counted from
+# the follow-up side — one grouped query over the open, overdue rows (a partial
+# index) — instead of an EXISTS per lead; the rest are column filters on Lead.
+_NOW_DEPENDENT = ("material_late", "material_pending", "overdue_now")
+
+
 def _aggregates(now: datetime) -> dict:
     # Prefixed: some metric names are also Lead columns (material_on_time).
-    return {f"n_{key}": Count("pk", filter=metric.q(now)) for key, metric in METRICS.items()}
+    aggregates = {
+        f"n_{key}": Count("pk", filter=metric.q(now))
+        for key, metric in METRICS.items()
+        if key not in _NOW_DEPENDENT
+    }
+    aggregates["n_material_sent_late"] = Count("pk", filter=Q(requests_material=True, material_on_time=False))
+    aggregates["n_material_unsent"] = Count("pk", filter=Q(requests_material=True, material_sent_at__isnull=True))
+    return aggregates
 
 
-def _counts(row: dict) -> dict[str, int]:
-    return {key: row[f"n_{key}"] for key in METRICS}
+def _overdue(*, leads: QuerySet, now: datetime, group=None) -> dict:
+    """{group key: (leads with material overdue and unsent, leads with anything overdue)}."""
+    rows = FollowUp.objects.filter(completed_at__isnull=True, overdue_at__lte=now, lead__in=leads)
+    aggregates = {
+        "material": Count("lead", filter=Q(kind=FollowUp.Kind.MATERIAL, lead__requests_material=True), distinct=True),
+        "any": Count("lead", distinct=True),
+    }
+    if group is None:
+        row = rows.aggregate(**aggregates)
+        return {None: (row["material"], row["any"])}
+    return {
+        row["key"]: (row["material"], row["any"])
+        for row in rows.annotate(key=group).values("key").annotate(**aggregates).order_by()
+    }
+
+
+def _counts(row: dict, overdue: tuple[int, int] = (0, 0)) -> dict[str, int]:
+    counts = {key: row[f"n_{key}"] for key in METRICS if key not in _NOW_DEPENDENT}
+    material_overdue, any_overdue = overdue
+    counts["material_late"] = row["n_material_sent_late"] + material_overdue
+    counts["material_pending"] = row["n_material_unsent"] - material_overdue
+    counts["overdue_now"] = any_overdue
+    return {key: counts[key] for key in METRICS}
 
 
 def _durations(leads: QuerySet, group: str | None = None) -> dict:
@@ -169,7 +203,8 @@ def _durations(leads: QuerySet, group: str | None = None) -> dict:
 
 
 def handoff_figures(*, leads: QuerySet, now: datetime) -> Figures:
-    return Figures(counts=_counts(leads.aggregate(**_aggregates(now))), durations=_durations(leads))
+    overdue = _overdue(leads=leads, now=now)[None]
+    return Figures(counts=_counts(leads.aggregate(**_aggregates(now)), overdue), durations=_durations(leads))
 
 
 BREAKDOWNS = {
@@ -184,12 +219,14 @@ def breakdown(*, leads: QuerySet, now: datetime, by: str) -> list[tuple[object, 
     """The same figures per rep, team, campaign or channel, largest group first."""
     field, _label = BREAKDOWNS[by]
     rows = leads.values(field).annotate(**_aggregates(now)).order_by("-n_leads")
+    overdue = _overdue(leads=leads, now=now, group=F(f"lead__{field}"))
     durations = _durations(leads, group=field)
     empty = {f: {"median": None, "p90": None} for f in DURATIONS}
     result = []
     for row in rows:
         key = row[field]
-        result.append((key, Figures(counts=_counts(row), durations={**empty, **durations.get(key, {})})))
+        result.append((key, Figures(counts=_counts(row, overdue.get(key, (0, 0))),
+                                    durations={**empty, **durations.get(key, {})})))
     return result
 
 
@@ -203,7 +240,9 @@ def weekly(*, leads: QuerySet, now: datetime, start: date | None, end: date | No
         .annotate(**_aggregates(now))
         .order_by("week")
     )
-    return [(row["week"].date(), Figures(counts=_counts(row), durations={})) for row in rows]
+    overdue = _overdue(leads=leads, now=now, group=TruncWeek("lead__received_at"))
+    return [(row["week"].date(), Figures(counts=_counts(row, overdue.get(row["week"], (0, 0))), durations={}))
+            for row in rows]
 
 
 AGEING_BUCKETS = [

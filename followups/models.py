@@ -171,6 +171,12 @@ class FollowUp(models.Model):
                 condition=Q(completed_at__isnull=True),
                 name="followup_open_by_due",
             ),
+            # "Overdue now" on the dashboards: the open follow-ups past their point.
+            models.Index(
+                fields=["overdue_at"],
+                condition=Q(completed_at__isnull=True),
+                name="followup_open_overdue",
+            ),
             # Each sweep step reads exactly one of these (followups/services.py).
             models.Index(
                 fields=["warn_at"],

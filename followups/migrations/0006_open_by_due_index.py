@@ -8,7 +8,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('followups', '0005_digest_kinds'),
-        ('leads', '0003_importjob_importissue'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
