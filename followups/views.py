@@ -398,6 +398,6 @@ def notifications_read(request):
 
 @login_required
 def bell(request):
-    """htmx-polled partial: the unread count, refreshed every 30 s on every page."""
+    """htmx-polled partial: the unread count, refreshed every 20 s on every page."""
     unread = Notification.objects.filter(recipient=request.user, read_at__isnull=True)
     return render(request, "followups/_bell.html", {"unread_notifications": unread.count()})

@@ -171,10 +171,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Deadlines live in the database; beat only ticks the sweeps. Each entry
 # expires before its next tick so a backlog never runs a pile of stale sweeps.
 CELERY_BEAT_SCHEDULE = {
+    # Every 30 s with the bell polling every 20 s: a deadline that passes shows
+    # up in the rep's bell within a minute.
     "sweep-overdue": {
         "task": "followups.tasks.sweep_overdue_task",
-        "schedule": 60.0,
-        "options": {"expires": 50},
+        "schedule": 30.0,
+        "options": {"expires": 25},
     },
     "send-notification-emails": {
         "task": "followups.tasks.send_notification_emails_task",
