@@ -87,6 +87,11 @@ def _page(items, after: str):
     return rows, cursor
 
 
+def _seen(counts: dict) -> str:
+    """The section counts a page was rendered with; the page's refresh compares against them."""
+    return "-".join(str(counts[name]) for name in SECTIONS)
+
+
 def _team_reps(user):
     """Reps a team lead may reassign to; also switches the tick-box column on in rows."""
     if user.is_manager and user.team_id:
@@ -111,6 +116,10 @@ def queue(request):
     now = timezone.now()
     items = _filtered(request, _queue_scope(request))
     section = request.GET.get("section")
+    if request.htmx and request.GET.get("counts"):  # the page's 30-second refresh of its badges
+        counts = _counts(request, now)
+        changed = request.GET.get("seen", "") != _seen(counts)
+        return render(request, "followups/_counts.html", {"counts": counts, "changed": changed})
     if request.htmx and section in SECTIONS:  # "show more" of one section
         rows, cursor = _page(_section(items, section, now), request.GET.get("after", ""))
         return render(request, "followups/_queue_page.html",
@@ -124,6 +133,7 @@ def queue(request):
     counts = _counts(request, now)
     for entry in sections:
         entry["count"] = counts[entry["name"]]
+    seen = _seen(counts)
     team_reps = _team_reps(request.user)
     return render(
         request,
@@ -136,6 +146,7 @@ def queue(request):
             "team_reps": team_reps,
             "filters": request.GET,
             "filter_query": _filter_query(request),
+            "seen": seen,
             **ROW_CONTEXT,
         },
     )

@@ -100,3 +100,19 @@ def test_a_team_lead_reassigns_ticked_leads_from_the_team_queue(client, campaign
                            {"leads": [leads[0].pk, leads[1].pk], "to": second_rep.pk, "next": "https://evil.example/"})
     assert response.status_code == 302 and response["Location"] == reverse("followups:queue")
     assert set(Lead.objects.filter(pk__in=[leads[0].pk, leads[1].pk]).values_list("owner", flat=True)) == {second_rep.pk}
+
+
+@pytest.mark.django_db
+def test_the_queue_refresh_says_when_a_follow_up_turned_overdue_since_the_page_loaded(rep_client, campaign, rep):
+    import time_machine
+
+    lead = receive_lead(campaign=campaign, received_at=timezone.now(), wants_call=True, channel="website")
+    page = rep_client.get(reverse("followups:queue"))
+    seen = page.context["seen"]
+    refresh = rep_client.get(reverse("followups:queue"), {"counts": 1, "seen": seen}, **HTMX)
+    assert "queue-stale" not in refresh.content.decode()
+    due = lead.followups.order_by("overdue_at").first().overdue_at
+    with time_machine.travel(due + timedelta(minutes=1)):
+        later = rep_client.get(reverse("followups:queue"), {"counts": 1, "seen": seen}, **HTMX).content.decode()
+    assert "queue-stale" in later
+    assert 'id="count-overdue" data-testid="count-overdue" hx-swap-oob="true">1<' in later
