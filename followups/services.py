@@ -147,22 +147,23 @@ def initial_followups(
     lead → sales accept/reject.
     """
     calendar = calendar or calendar_for(team=lead.team)
+    owed = []
     if lead.requests_material:
         material = lead.requested_material
-        first = (
-            FollowUp.Kind.MATERIAL,
-            "material_printed" if material is not None and material.is_printed else "material_digital",
-        )
-    elif lead.wants_call and lead.channel == Channel.WEBSITE:
-        first = (FollowUp.Kind.CALLBACK, "web_call")
-    else:
-        first = (FollowUp.Kind.CALLBACK, "callback")
+        printed = material is not None and material.is_printed
+        owed.append((FollowUp.Kind.MATERIAL, "material_printed" if printed else "material_digital"))
+    if lead.wants_call and lead.channel == Channel.WEBSITE:
+        # Asked for a call on the website: within the hour, material or not.
+        owed.append((FollowUp.Kind.CALLBACK, "web_call"))
+    elif not lead.requests_material:
+        owed.append((FollowUp.Kind.CALLBACK, "callback"))
+    owed.append((FollowUp.Kind.DECISION, "decision"))
     return [
         followup_build(
             lead=lead, kind=kind, rule=rule, policy=policy,
             starts_at=lead.received_at, calendar=calendar,
         )
-        for kind, rule in (first, (FollowUp.Kind.DECISION, "decision"))
+        for kind, rule in owed
     ]
 
 
@@ -223,7 +224,11 @@ def followup_complete(
 
 @transaction.atomic
 def material_dispatch(*, followup: FollowUp, by: User | None, at: datetime, postal: bool) -> FollowUp:
-    """Record the material as sent (emailing it when digital); the call-back clock starts now."""
+    """Record the material as sent (emailing it when digital); the call-back clock starts now.
+
+    Returns the call-back that follows: a new one counted from now, or the one
+    already open (a web call request is not doubled).
+    """
     if followup.kind != FollowUp.Kind.MATERIAL:
         raise ValueError("only a send-material follow-up can be dispatched")
     _close(followup=followup, by=by, at=at, outcome="posted" if postal else "emailed")
@@ -240,6 +245,9 @@ def material_dispatch(*, followup: FollowUp, by: User | None, at: datetime, post
                material_on_time=at <= followup.overdue_at)
     if not postal and lead.email:
         transaction.on_commit(lambda: _email_material(lead_id=lead.pk))
+    already_booked = FollowUp.objects.open().filter(lead=lead, kind=FollowUp.Kind.CALLBACK).first()
+    if already_booked is not None:  # e.g. the web call request: one open call-back at a time
+        return already_booked
     policy = followup.policy or sla_policy_for(lead=lead)
     return _schedule(
         followup_build(
@@ -640,7 +648,11 @@ def _reassign(*, rows: list, now: datetime, report: SweepReport) -> dict[int, in
     names = {user.pk: str(user) for user in User.objects.filter(team_id__in=team_ids, role=Role.REP)}
     chosen: dict[int, int | None] = {}
     events = []
+    moved: dict[int, int] = {}  # lead -> new owner: a lead with two due follow-ups moves once
     for row in rows:
+        if row.lead_id in moved:
+            chosen[row.pk] = moved[row.lead_id]
+            continue
         candidates = {
             rep: load for rep, load in loads.get(row.lead__team_id, {}).items() if rep != row.assignee_id
         }
@@ -650,7 +662,7 @@ def _reassign(*, rows: list, now: datetime, report: SweepReport) -> dict[int, in
             continue
         rep = min(candidates, key=lambda pk: (candidates[pk], pk))
         loads[row.lead__team_id][rep] += 1
-        chosen[row.pk] = rep
+        chosen[row.pk] = moved[row.lead_id] = rep
         Lead.objects.filter(pk=row.lead_id).update(owner_id=rep, updated_at=now)
         FollowUp.objects.filter(lead_id=row.lead_id, completed_at__isnull=True).update(
             assignee_id=rep, updated_at=now

@@ -98,3 +98,15 @@ def test_a_saxon_team_does_not_count_buss_und_bettag(campaign, rep):
     lead = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
     material = lead.followups.get(kind=FollowUp.Kind.MATERIAL)
     assert material.overdue_at == at(20, 10)
+
+
+@pytest.mark.django_db
+def test_a_website_lead_asking_for_material_and_a_call_gets_the_call_within_the_hour(rep):
+    from campaigns.models import Channel
+    from followups.services import material_dispatch
+
+    lead = receive_lead(received_at=RECEIVED, wants_call=True, requests_material=True, channel=Channel.WEBSITE)
+    callback = lead.followups.get(kind=FollowUp.Kind.CALLBACK)
+    assert callback.due_at == at(17, 11)
+    after = material_dispatch(followup=lead.followups.get(kind="material"), by=rep, at=at(17, 10, 30), postal=False)
+    assert after == callback and lead.followups.filter(kind="callback").count() == 1

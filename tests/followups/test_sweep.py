@@ -236,3 +236,17 @@ def test_a_competing_sweep_injected_mid_batch_skips_the_claimed_rows(campaign, r
     assert mine.overdue + theirs.overdue == 10
     assert Escalation.objects.filter(level=1).count() == 10
     assert FollowUp.objects.filter(escalation_level__gte=1).count() == 10
+
+
+@pytest.mark.django_db
+def test_a_lead_with_two_follow_ups_due_for_reassignment_moves_once(campaign, rep, second_rep, manager):
+    from accounts.models import Role
+
+    UserFactory(username="third", role=Role.REP, team=rep.team)
+    lead = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+    lead.followups.update(assignee=rep)
+    sweep_overdue(now=at(30, 10))
+    owners = set(lead.followups.values_list("assignee", flat=True))
+    assert len(owners) == 1 and owners != {rep.pk}
+    assert lead.events.filter(kind=LeadEvent.Kind.REASSIGNED).count() == 1
+    assert Notification.objects.filter(recipient=rep, kind="reassigned_from").count() == 1
