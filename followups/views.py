@@ -39,7 +39,9 @@ def _end_of_today(now: datetime) -> datetime:
 def _queue_scope(request):
     """Whose follow-ups: a rep their own; a team lead the team's (or one rep's); admins all."""
     user = request.user
-    items = FollowUp.objects.open().select_related("lead", "lead__campaign", "lead__requested_material", "assignee")
+    items = FollowUp.objects.open().select_related(
+        "lead", "lead__campaign", "lead__requested_material", "lead__team", "assignee"
+    )
     if user.is_marketing:
         raise PermissionDenied
     if user.is_rep:
@@ -159,14 +161,19 @@ def _actionable_followup(request, pk: int) -> FollowUp:
     return get_object_or_404(visible.select_related("lead", "lead__team", "lead__requested_material", "policy"), pk=pk)
 
 
-def _row_response(request, followup: FollowUp, *, message: str = "", error: str = "", form=None, status=200):
-    followup.refresh_from_db()
-    now = timezone.now()
-    context = {**ROW_CONTEXT, "f": followup, "now": now, "team_reps": _team_reps(request.user), "message": message, "error": error, "form": form,
-               "counts": _counts(request, now) if not error else None}
+def _row_response(request, followup: FollowUp, *, message: str = "", error: str = "", form=None, status=200,
+                  booked: FollowUp | None = None):
+    """The acted-on row (done, or with its error), the follow-up the action booked right
+    under it so the rep can go on without a reload, and fresh section counts."""
     if not request.htmx:
         return redirect("followups:queue")
-    return render(request, "followups/_task_row.html", context, status=status)
+    followup.refresh_from_db()
+    now = timezone.now()
+    if booked is not None and (booked.completed_at is not None or booked.assignee_id != followup.assignee_id):
+        booked = None
+    context = {**ROW_CONTEXT, "f": followup, "now": now, "team_reps": _team_reps(request.user), "message": message,
+               "error": error, "form": form, "booked": booked, "counts": _counts(request, now) if not error else None}
+    return render(request, "followups/_row_response.html", context, status=status)
 
 
 @login_required
@@ -183,7 +190,8 @@ def dispatch(request, pk: int):
     except ValueError as exc:
         return _row_response(request, followup, error=str(exc), status=422)
     due = timezone.localtime(callback.due_at).strftime("%d.%m.%Y %H:%M")
-    return _row_response(request, followup, message=_("Material sent. Call back by %(due)s.") % {"due": due})
+    return _row_response(request, followup, message=_("Material sent. Call back by %(due)s.") % {"due": due},
+                         booked=callback)
 
 
 @login_required
@@ -206,7 +214,7 @@ def call(request, pk: int):
     else:
         due = timezone.localtime(booked.due_at).strftime("%d.%m.%Y %H:%M")
         message = _("Call logged. Next attempt by %(due)s.") % {"due": due}
-    return _row_response(request, followup, message=message)
+    return _row_response(request, followup, message=message, booked=booked)
 
 
 @login_required

@@ -61,3 +61,7 @@ class ReassignForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["leads"].queryset = leads
         self.fields["to"].queryset = User.objects.filter(team=team, role=Role.REP, is_active=True)
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))

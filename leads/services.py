@@ -277,3 +277,12 @@ def leads_reassign(*, leads: list[Lead], to: User, by: User, at: datetime) -> in
         )
         moved += 1
     return moved
+
+
+@transaction.atomic
+def lead_note_add(*, lead: Lead, by: User, at: datetime, text: str) -> LeadEvent:
+    """A free note on the lead's timeline (what the customer said, what was agreed)."""
+    text = text.strip()
+    if not text:
+        raise ValueError("an empty note")
+    return LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.NOTE, actor=by, at=at, data={"note": text[:4000]})

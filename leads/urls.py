@@ -8,5 +8,6 @@ urlpatterns = [
     path("<int:pk>/decide/", views.decide, name="decide"),
     path("<int:pk>/qualify/", views.qualify, name="qualify"),
     path("<int:pk>/move/", views.move, name="move"),
+    path("<int:pk>/note/", views.note, name="note"),
     path("reassign/", views.reassign, name="reassign"),
 ]

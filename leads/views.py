@@ -10,9 +10,9 @@ from django.views.decorators.http import require_POST
 from followups.models import Escalation, FollowUp
 from followups.services import CallOutcome
 
-from .forms import DecideForm, MoveForm, QualifyForm, ReassignForm
+from .forms import DecideForm, MoveForm, NoteForm, QualifyForm, ReassignForm
 from .models import Lead, RejectReason, Stage
-from .services import LeadChanged, lead_decide, lead_move, lead_qualify, leads_reassign
+from .services import LeadChanged, lead_decide, lead_move, lead_note_add, lead_qualify, leads_reassign
 
 
 _DETAIL_LABELS = {
@@ -85,18 +85,20 @@ def lead_detail(request, pk: int):
             "decide_form": DecideForm(),
             "qualify_form": QualifyForm(now=now),
             "move_form": MoveForm(),
+            "note_form": NoteForm(),
             "can_act": not request.user.is_marketing,
         },
     )
 
 
-def _after_action(request, lead: Lead, *, row_pk: str | None, message: str = "", error: str = "", status=200):
+def _after_action(request, lead: Lead, *, row_pk: str | None, message: str = "", error: str = "", status=200,
+                  booked=None):
     """From a queue row (htmx): re-render that row. From the lead page: back to it."""
     if request.htmx and row_pk and row_pk.isdigit():
         followup = get_object_or_404(FollowUp.objects.filter(lead=lead), pk=int(row_pk))
         from followups.views import _row_response
 
-        return _row_response(request, followup, message=message, error=error, status=status)
+        return _row_response(request, followup, message=message, error=error, status=status, booked=booked)
     (messages.error if error else messages.success)(request, error or message)
     return redirect("leads:detail", pk=lead.pk)
 
@@ -131,10 +133,10 @@ def qualify(request, pk: int):
     if not form.is_valid():
         return _after_action(request, lead, row_pk=row, error=_form_errors(form), status=422)
     try:
-        lead_qualify(lead=lead, by=request.user, at=now, **form.cleaned_data)
+        booked = lead_qualify(lead=lead, by=request.user, at=now, **form.cleaned_data)
     except LeadChanged:
         return _after_action(request, lead, row_pk=row, error=_("This lead was qualified already."), status=409)
-    return _after_action(request, lead, row_pk=row, message=_("Qualified: the next step is booked."))
+    return _after_action(request, lead, row_pk=row, message=_("Qualified: the next step is booked."), booked=booked)
 
 
 @login_required
@@ -149,6 +151,17 @@ def move(request, pk: int):
     except LeadChanged as exc:
         return _after_action(request, lead, row_pk=None, error=str(exc), status=409)
     return _after_action(request, lead, row_pk=None, message=_("Stage changed."))
+
+
+@login_required
+@require_POST
+def note(request, pk: int):
+    lead = _visible_lead(request, pk)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _after_action(request, lead, row_pk=None, error=_form_errors(form), status=422)
+    lead_note_add(lead=lead, by=request.user, at=timezone.now(), text=form.cleaned_data["text"])
+    return _after_action(request, lead, row_pk=None, message=_("Note added."))
 
 
 @login_required

@@ -38,7 +38,9 @@ def test_dispatch_over_htmx_answers_the_row_and_fresh_counts(rep_client, campaig
     body = response.content.decode()
     assert response.status_code == 200
     assert f'id="followup-{material.pk}"' in body and 'hx-swap-oob="true"' in body
-    assert lead.followups.filter(kind="callback", completed_at__isnull=True).count() == 1
+    callback = lead.followups.get(kind="callback", completed_at__isnull=True)
+    # the call-back it booked comes right under the done row, ready to act on without a reload
+    assert f'id="followup-{callback.pk}"' in body and reverse("followups:call", args=[callback.pk]) in body
 
     again = rep_client.post(reverse("followups:dispatch", args=[material.pk]), {"postal": "1"}, **HTMX)
     assert again.status_code == 409

@@ -183,3 +183,16 @@ def test_milestones_are_recorded_once_in_business_minutes(campaign, rep):
     assert (lead.material_sent_at, lead.material_minutes, lead.material_on_time) == (at(18, 10), 9 * 60, True)
     assert (lead.first_contact_at, lead.first_contact_minutes) == (at(20, 9), 3 * 9 * 60 - 60)
     assert lead.reached_at == at(23, 9)
+
+
+@pytest.mark.django_db
+def test_notes_go_on_the_timeline_and_empty_ones_are_refused(client, campaign, rep):
+    from django.urls import reverse
+
+    lead = receive_lead(campaign=campaign, received_at=RECEIVED)
+    client.force_login(rep)
+    assert client.post(reverse("leads:note", args=[lead.pk]), {"text": "  "}).status_code == 302
+    assert not lead.events.filter(kind="note").exists()
+    client.post(reverse("leads:note", args=[lead.pk]), {"text": "Wants a demo in January"})
+    page = client.get(reverse("leads:detail", args=[lead.pk])).content.decode()
+    assert "Wants a demo in January" in page
