@@ -14,6 +14,7 @@ from django.db.models import Count, F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import Role, Team, User
 from campaigns.models import Channel
@@ -295,11 +296,12 @@ class CallOutcome:
     NO_ANSWER = "no_answer"
     WRONG_NUMBER = "wrong_number"
     CALL_LATER = "call_later"
+    # Lazy: built at import time, shown later in each reader's language.
     CHOICES = [
-        (REACHED, _("Reached")),
-        (NO_ANSWER, _("No answer")),
-        (WRONG_NUMBER, _("Wrong number")),
-        (CALL_LATER, _("Call back later")),
+        (REACHED, gettext_lazy("Reached")),
+        (NO_ANSWER, gettext_lazy("No answer")),
+        (WRONG_NUMBER, gettext_lazy("Wrong number")),
+        (CALL_LATER, gettext_lazy("Call back later")),
     ]
 
 
