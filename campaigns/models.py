@@ -97,12 +97,32 @@ class Campaign(models.Model):
         related_name="+",
     )
     signed_off_at = models.DateTimeField(null=True, blank=True)
-    activation_override_reason = models.TextField(blank=True)
+    # The capacity check the team lead saw when signing (campaigns.services.capacity_check),
+    # kept as signed: the plan was agreed on these numbers.
+    signoff_check = models.JSONField(default=dict, blank=True, editable=False)
+    activated_at = models.DateTimeField(_("activated at"), null=True, blank=True)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("activated by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Set only when someone activated the campaign without a sign-off (who and when: activated_*).
+    activation_override_reason = models.TextField(
+        _("reason for activating without sign-off"), blank=True
+    )
     form_key = models.CharField(max_length=32, unique=True, default=_new_form_key, editable=False)
     consent_text = models.TextField(
         _("consent text"),
         blank=True,
         default=_("I agree that my details are used to send me the material and contact me."),
+    )
+    consent_text_en = models.TextField(
+        _("consent text (English)"),
+        blank=True,
+        help_text=_("Shown on the English form; empty shows the text above."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -124,3 +144,18 @@ class Campaign(models.Model):
     @property
     def is_signed_off(self) -> bool:
         return self.signed_off_at is not None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    @property
+    def accepts_leads(self) -> bool:
+        """Intake (form, import, manual entry) needs a launched campaign: active, or ended
+        (fair scans and late reply coupons still arrive after the end)."""
+        return self.status in {self.Status.ACTIVE, self.Status.ENDED}
+
+    def consent_text_for(self, language: str) -> str:
+        if language.startswith("en") and self.consent_text_en.strip():
+            return self.consent_text_en
+        return self.consent_text

@@ -1,31 +1,706 @@
+"""Marketing's workspace: campaigns, their handoff agreement, intake and results.
+
+Plain views: check access, call a service, render. The public enquiry form
+(webform*) is the only part without a login.
+"""
+
+import logging
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, F, Q
-from django.shortcuts import render
+from django.core import signing
+from django.core.cache import caches
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Exists, OuterRef, Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
 
+from followups.exports import csv_response
 from followups.models import FollowUp
+from leads.imports import (
+    MAX_BYTES,
+    AlreadyImported,
+    ImportFileError,
+    import_configure,
+    import_preview,
+    import_start,
+    issue_report_rows,
+)
+from leads.models import ImportJob, Lead, RejectReason, Source
 
+from . import services
+from .forms import (
+    ActivateForm,
+    CampaignFilterForm,
+    CampaignForm,
+    ImportMappingForm,
+    ImportUploadForm,
+    ManualLeadForm,
+    PublicLeadForm,
+    SignOffForm,
+)
 from .models import Campaign
+
+log = logging.getLogger(__name__)
+LEADS_PER_PAGE = 50
+
+
+def _can_plan(user) -> bool:
+    return user.is_marketing or user.is_admin_role
+
+
+def _planner(request) -> None:
+    if not _can_plan(request.user):
+        raise PermissionDenied(_("Only marketing plans campaigns."))
+
+
+# --- campaigns ------------------------------------------------------------------------
 
 
 @login_required
 def campaign_list(request):
+    filters = CampaignFilterForm(request.GET or None)
     campaigns = (
         Campaign.objects.select_related("owner", "team")
         .annotate(
             lead_count=Count("leads", distinct=True),
             accepted=Count("leads", filter=Q(leads__decision="accepted"), distinct=True),
             rejected=Count("leads", filter=Q(leads__decision="rejected"), distinct=True),
-            material_on_time=Count(
-                "leads__followups",
-                filter=Q(
-                    leads__followups__kind=FollowUp.Kind.MATERIAL,
-                    leads__followups__completed_at__lte=F("leads__followups__overdue_at"),
-                ),
-            ),
-            material_total=Count(
-                "leads__followups", filter=Q(leads__followups__kind=FollowUp.Kind.MATERIAL)
+            material_on_time=Count("leads", filter=Q(leads__material_on_time=True), distinct=True),
+            material_sent=Count(
+                "leads", filter=Q(leads__material_sent_at__isnull=False), distinct=True
             ),
         )
         .order_by("-starts_on", "name")
     )
-    return render(request, "campaigns/campaign_list.html", {"campaigns": campaigns})
+    campaigns = filters.filter(campaigns)
+    return render(
+        request,
+        "campaigns/campaign_list.html",
+        {"campaigns": campaigns, "filters": filters, "can_plan": _can_plan(request.user)},
+    )
+
+
+@login_required
+def campaign_create(request):
+    _planner(request)
+    form = CampaignForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        campaign = services.campaign_create(
+            by=request.user,
+            fields=form.service_fields(request.user),
+            materials=list(form.cleaned_data["materials"]),
+        )
+        messages.success(
+            request, _("Campaign created. Next: a sales team lead signs off its follow-up plan.")
+        )
+        return redirect("campaigns:detail", pk=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form})
+
+
+@login_required
+def campaign_edit(request, pk: int):
+    _planner(request)
+    campaign = get_object_or_404(Campaign, pk=pk)
+    form = CampaignForm(request.POST or None, instance=campaign, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        # The ModelForm wrote its values onto the instance while validating; the service
+        # compares with the stored row, so it reads that afresh.
+        campaign, withdrawn = services.campaign_update(
+            campaign=Campaign.objects.get(pk=pk),
+            by=request.user,
+            fields=form.service_fields(request.user),
+            materials=list(form.cleaned_data["materials"]),
+        )
+        messages.success(request, _("Campaign saved."))
+        if withdrawn:
+            messages.warning(
+                request,
+                _(
+                    "The follow-up plan changed: the sign-off was withdrawn; "
+                    "the team lead signs again."
+                ),
+            )
+        return redirect("campaigns:detail", pk=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign})
+
+
+def _material_overdue(now):
+    return Exists(
+        FollowUp.objects.filter(
+            lead=OuterRef("pk"),
+            kind=FollowUp.Kind.MATERIAL,
+            completed_at__isnull=True,
+            overdue_at__lte=now,
+        )
+    )
+
+
+@login_required
+def campaign_detail(request, pk: int):
+    campaign = get_object_or_404(
+        Campaign.objects.select_related(
+            "owner", "team", "sla_policy", "signed_off_by", "activated_by"
+        ),
+        pk=pk,
+    )
+    now = timezone.now()
+    figures = services.campaign_figures(campaign=campaign, now=now)
+    leads = (
+        Lead.objects.visible_to(request.user)
+        .filter(campaign=campaign)
+        .select_related("owner")
+        .annotate(material_overdue=_material_overdue(now))
+        .order_by("-received_at", "-pk")
+    )
+    page = Paginator(leads, LEADS_PER_PAGE).get_page(request.GET.get("page"))
+    for lead in page.object_list:
+        lead.material_state = services.material_state(lead, now)
+    check = None
+    if campaign.team and campaign.status == Campaign.Status.PLANNED:
+        check = services.capacity_check(
+            campaign=campaign, team=campaign.team, today=timezone.localdate(now)
+        )
+    form_url = request.build_absolute_uri(reverse("webform:form", args=[campaign.form_key]))
+    embed_url = request.build_absolute_uri(reverse("webform:embed", args=[campaign.form_key]))
+    chart = {
+        "labels": [day.strftime("%d.%m.") for day, _n in figures.per_day],
+        "counts": [n for _day, n in figures.per_day],
+        "label": _("Leads received"),
+    }
+    return render(
+        request,
+        "campaigns/campaign_detail.html",
+        {
+            "campaign": campaign,
+            "figures": figures,
+            "counts": figures.counts,
+            "chart": chart,
+            "page": page,
+            "check": check,
+            "now": now,
+            "imports": campaign.imports.select_related("created_by")[:10],
+            "form_url": form_url,
+            "embed_url": embed_url,
+            "can_plan": _can_plan(request.user),
+            "can_sign": services.can_sign_off(request.user, campaign.team)
+            or (request.user.is_manager and campaign.team is None),
+            "can_override": services.can_override(request.user),
+            "activate_form": ActivateForm(),
+        },
+    )
+
+
+@login_required
+def campaign_signoff(request, pk: int):
+    """The team lead's page: the plan, the capacity check, and the signature."""
+    campaign = get_object_or_404(Campaign.objects.select_related("team", "sla_policy"), pk=pk)
+    user = request.user
+    if not (user.is_manager or user.is_admin_role):
+        raise PermissionDenied(_("A sales team lead signs off the follow-up plan."))
+    initial = {"team": campaign.team or user.team, "sla_policy": campaign.sla_policy}
+    form = SignOffForm(request.POST or None, user=user, initial=initial)
+    now = timezone.now()
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.campaign_sign_off(
+                campaign=campaign,
+                by=user,
+                now=now,
+                team=form.cleaned_data["team"],
+                sla_policy=form.cleaned_data["sla_policy"],
+                warning_seen=form.cleaned_data["warning_seen"],
+            )
+        except services.CampaignError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _("Follow-up plan signed off."))
+            return redirect("campaigns:detail", pk=campaign.pk)
+    team = (
+        form.cleaned_data.get("team")
+        if form.is_bound and form.is_valid()
+        else (campaign.team or user.team)
+    )
+    if request.GET.get("team", "").isdigit() and user.is_admin_role:
+        from accounts.models import Team
+
+        team = Team.objects.filter(pk=int(request.GET["team"])).first() or team
+    check = (
+        services.capacity_check(campaign=campaign, team=team, today=timezone.localdate(now))
+        if team
+        else None
+    )
+    return render(
+        request,
+        "campaigns/campaign_signoff.html",
+        {"campaign": campaign, "form": form, "check": check, "team": team},
+    )
+
+
+@login_required
+@require_POST
+def campaign_activate(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if not (_can_plan(request.user) or services.can_override(request.user)):
+        raise PermissionDenied
+    form = ActivateForm(request.POST)
+    form.is_valid()
+    try:
+        services.campaign_activate(
+            campaign=campaign,
+            by=request.user,
+            now=timezone.now(),
+            override_reason=form.cleaned_data.get("override_reason", ""),
+        )
+    except services.CampaignError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Campaign activated: its form and import are open."))
+    return redirect("campaigns:detail", pk=campaign.pk)
+
+
+@login_required
+@require_POST
+def campaign_end(request, pk: int):
+    _planner(request)
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        services.campaign_end(campaign=campaign, by=request.user, now=timezone.now())
+    except services.CampaignError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Campaign ended. Late fair scans can still be imported."))
+    return redirect("campaigns:detail", pk=campaign.pk)
+
+
+def _lead_rows(leads):
+    for lead in leads.iterator(chunk_size=2000):
+        yield [
+            lead.pk,
+            timezone.localtime(lead.received_at).strftime("%Y-%m-%d %H:%M"),
+            lead.company,
+            lead.contact_name,
+            lead.email,
+            lead.phone,
+            lead.street,
+            lead.postcode,
+            lead.city,
+            lead.country,
+            lead.get_source_display(),
+            lead.get_stage_display(),
+            str(lead.owner or ""),
+            timezone.localtime(lead.material_sent_at).strftime("%Y-%m-%d %H:%M")
+            if lead.material_sent_at
+            else "",
+            timezone.localtime(lead.first_contact_at).strftime("%Y-%m-%d %H:%M")
+            if lead.first_contact_at
+            else "",
+            lead.get_decision_display(),
+            lead.get_decision_reason_display(),
+            lead.decision_note,
+            "yes" if lead.consent_at else "no",
+            lead.message,
+        ]
+
+
+LEAD_CSV_HEADER = [
+    "id",
+    "received_at",
+    "company",
+    "contact_name",
+    "email",
+    "phone",
+    "street",
+    "postcode",
+    "city",
+    "country",
+    "source",
+    "stage",
+    "owner",
+    "material_sent_at",
+    "first_call_at",
+    "decision",
+    "reason",
+    "decision_note",
+    "consent",
+    "message",
+]
+
+
+@login_required
+def campaign_leads_csv(request, pk: int):
+    """The campaign's leads for a spreadsheet; cells that would run as formulas are defused."""
+    _planner(request)
+    campaign = get_object_or_404(Campaign, pk=pk)
+    leads = (
+        Lead.objects.filter(campaign=campaign).select_related("owner").order_by("received_at", "pk")
+    )
+    return csv_response(f"leads-campaign-{campaign.pk}.csv", LEAD_CSV_HEADER, _lead_rows(leads))
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+@login_required
+def import_upload(request, pk: int):
+    _planner(request)
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if not campaign.accepts_leads:
+        messages.error(
+            request,
+            _(
+                "Activate the campaign first: "
+                "sales signs off its follow-up plan before leads come in."
+            ),
+        )
+        return redirect("campaigns:detail", pk=campaign.pk)
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    earlier = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            if upload.size > MAX_BYTES:  # refuse before reading it into memory
+                raise ImportFileError(
+                    _(
+                        "The file has %(size).1f MB; the limit is %(limit)d MB. "
+                        "Split it into smaller files."
+                    )
+                    % {"size": upload.size / 1024 / 1024, "limit": MAX_BYTES // 1024 // 1024}
+                )
+            job = import_start(
+                campaign=campaign,
+                name=upload.name,
+                data=upload.read(),
+                by=request.user,
+                now=timezone.now(),
+            )
+        except AlreadyImported as exc:
+            form.add_error("file", str(exc))
+            earlier = exc.job
+        except ImportFileError as exc:
+            form.add_error("file", str(exc))
+        else:
+            return redirect("campaigns:import_detail", pk=job.pk)
+    return render(
+        request,
+        "leads/import_upload.html",
+        {"campaign": campaign, "form": form, "earlier": earlier},
+    )
+
+
+def _import_job(request, pk: int) -> ImportJob:
+    _planner(request)
+    return get_object_or_404(ImportJob.objects.select_related("campaign", "created_by"), pk=pk)
+
+
+@login_required
+def import_detail(request, pk: int):
+    """The mapping preview while the job waits for it, then the progress and the result."""
+    job = _import_job(request, pk)
+    if job.status != ImportJob.Status.MAPPING:
+        return render(request, "leads/import_detail.html", {"job": job, "campaign": job.campaign})
+    form = ImportMappingForm(request.POST or None, job=job)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            import_configure(
+                job=job,
+                mapping=data["mapping"],
+                received_on=data["received_on"],
+                on_duplicate=data["on_duplicate"],
+                consent_all=data["consent_all"],
+                material_all=data["material_all"],
+            )
+        except ValueError as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("campaigns:import_detail", pk=job.pk)
+    try:
+        preview = import_preview(job=job)
+    except ImportFileError as exc:
+        raise Http404(str(exc)) from None
+    width = len(job.header)
+    columns = [
+        {"field": form[name], "name": job.header[i]} for i, name in enumerate(form.column_fields)
+    ]
+    sample_rows = [[row[i] if i < len(row) else "" for i in range(width)] for row in preview.rows]
+    return render(
+        request,
+        "leads/import_mapping.html",
+        {
+            "job": job,
+            "campaign": job.campaign,
+            "form": form,
+            "columns": columns,
+            "sample_rows": sample_rows,
+        },
+    )
+
+
+@login_required
+def import_progress(request, pk: int):
+    """Polled by htmx every second until the job is finished."""
+    job = _import_job(request, pk)
+    return render(request, "leads/_import_progress.html", {"job": job})
+
+
+@login_required
+def import_report(request, pk: int):
+    job = _import_job(request, pk)
+    header = [_("row"), _("result"), _("reason"), *job.header]
+    return csv_response(f"import-{job.pk}-report.csv", header, issue_report_rows(job=job))
+
+
+# --- manual entry --------------------------------------------------------------------------
+
+
+@login_required
+def lead_manual(request):
+    """One lead typed in by hand (a phone enquiry): any signed-in user may."""
+    now = timezone.now()
+    initial = {}
+    if request.GET.get("campaign", "").isdigit():
+        initial["campaign"] = request.GET["campaign"]
+    form = ManualLeadForm(request.POST or None, now=now, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        campaign = form.cleaned_data["campaign"]
+        data = form.lead_data()
+        known = services.duplicate_hint(data=data)
+        intake = services.lead_intake(
+            campaign=campaign, data=data, source=Source.MANUAL, now=now, actor=request.user
+        )
+        lead = intake.lead
+        deadlines = "; ".join(
+            f"{f.get_kind_display()}: {timezone.localtime(f.due_at):%d.%m.%Y %H:%M}"
+            for f in services.lead_deadlines(lead=lead)
+        )
+        messages.success(
+            request, _("Lead saved. Deadlines: %(deadlines)s") % {"deadlines": deadlines or "—"}
+        )
+        if known is not None:
+            messages.info(
+                request, _("This person is known already: see lead %(pk)d.") % {"pk": known.pk}
+            )
+        if Lead.objects.visible_to(request.user).filter(pk=lead.pk).exists():
+            return redirect("leads:detail", pk=lead.pk)
+        return redirect("campaigns:lead_new")
+    return render(request, "leads/lead_manual_form.html", {"form": form})
+
+
+# --- nurturing ------------------------------------------------------------------------------
+
+
+@login_required
+def nurture_list(request):
+    """Leads sales rejected, with the reason: marketing nurtures them."""
+    _planner(request)
+    leads = services.nurture_leads(user=request.user)
+    campaign = request.GET.get("campaign", "")
+    if campaign.isdigit():
+        leads = leads.filter(campaign_id=int(campaign))
+    reason = request.GET.get("reason", "")
+    if reason in RejectReason.values:
+        leads = leads.filter(decision_reason=reason)
+    if request.GET.get("format") == "csv":
+        rows = (
+            [
+                timezone.localtime(lead.decided_at).strftime("%Y-%m-%d %H:%M")
+                if lead.decided_at
+                else "",
+                lead.company,
+                lead.contact_name,
+                lead.email,
+                lead.phone,
+                str(lead.campaign or ""),
+                lead.get_decision_reason_display(),
+                lead.decision_note,
+                str(lead.decided_by or ""),
+            ]
+            for lead in leads.iterator(chunk_size=2000)
+        )
+        header = [
+            "rejected_at",
+            "company",
+            "contact_name",
+            "email",
+            "phone",
+            "campaign",
+            "reason",
+            "note",
+            "rejected_by",
+        ]
+        return csv_response("nurturing.csv", header, rows)
+    page = Paginator(leads, LEADS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "leads/nurture_list.html",
+        {
+            "page": page,
+            "reasons": RejectReason.choices,
+            "campaigns": Campaign.objects.filter(leads__decision="rejected")
+            .distinct()
+            .order_by("-starts_on"),
+            "filters": request.GET,
+            "query": "&".join(
+                f"{k}={v}" for k, v in request.GET.items() if k in {"campaign", "reason"} and v
+            ),
+        },
+    )
+
+
+# --- the public form (no login) ----------------------------------------------------------------
+
+THANKS_MAX_AGE = 24 * 3600
+
+
+def _form_language(request) -> str:
+    requested = (request.GET.get("lang") or request.POST.get("lang") or "").lower()
+    codes = [code for code, _name in settings.LANGUAGES]
+    if requested in codes:
+        return requested
+    current = (translation.get_language() or settings.LANGUAGE_CODE).split("-")[0]
+    return current if current in codes else settings.LANGUAGE_CODE
+
+
+def _client_ip(request) -> str:
+    """REMOTE_ADDR, or the address a trusted proxy saw (LEADBRIDGE_TRUSTED_PROXIES hops)."""
+    hops = getattr(settings, "LEADBRIDGE_TRUSTED_PROXIES", 0)
+    forwarded = [
+        p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()
+    ]
+    if hops and len(forwarded) >= hops:
+        return forwarded[-hops]
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _rate_limited(request) -> int:
+    """Seconds to wait when this address sent too many forms lately, else 0.
+
+    A fixed window per IP (LEADBRIDGE_WEBFORM_RATE = (forms, seconds)) in the API's
+    throttle cache: Redis when there is one, so the limit holds across gunicorn workers.
+    Every POST counts, valid or not: a bot trying variations is still one bot.
+    """
+    limit, window = getattr(settings, "LEADBRIDGE_WEBFORM_RATE", (10, 600))
+    alias = getattr(settings, "LEADBRIDGE_WEBFORM_CACHE", None) or getattr(
+        settings, "LEADBRIDGE_THROTTLE_CACHE", "default"
+    )
+    cache = caches[alias]
+    key = f"webform-rate:{_client_ip(request)}"
+    if cache.add(key, 1, timeout=window):
+        return 0
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+        return 0
+    return window if count > limit else 0
+
+
+def _webform(request, key: str, *, embed: bool):
+    campaign = get_object_or_404(Campaign, form_key=key)
+    language = _form_language(request)
+    with translation.override(language):
+        consent_text = campaign.consent_text_for(language)
+        context = {"campaign": campaign, "embed": embed, "language": language, "form_key": key}
+        if campaign.status != Campaign.Status.ACTIVE:
+            return render(
+                request,
+                "campaigns/webform_closed.html",
+                context,
+                status=410 if campaign.status == "ended" else 404,
+            )
+        if request.method == "POST":
+            wait = _rate_limited(request)
+            if wait:
+                response = render(
+                    request,
+                    "campaigns/webform_limited.html",
+                    {**context, "minutes": max(1, wait // 60)},
+                    status=429,
+                )
+                response["Retry-After"] = str(wait)
+                return response
+            if request.POST.get("website", "").strip():
+                # The honeypot was filled in: a bot. It gets a thank-you and we keep nothing.
+                log.info(
+                    "web form %s: honeypot filled from %s, dropped",
+                    campaign.pk,
+                    _client_ip(request),
+                )
+                return render(
+                    request, "campaigns/webform_thanks.html", {**context, "promise": None}
+                )
+            form = PublicLeadForm(request.POST, campaign=campaign, consent_text=consent_text)
+            if form.is_valid():
+                now = timezone.now()
+                intake = services.lead_intake(
+                    campaign=campaign,
+                    data=form.lead_data(consent_text=consent_text, now=now),
+                    source=Source.WEB_FORM,
+                    now=now,
+                )
+                token = signing.dumps({"lead": intake.lead.pk}, salt=f"webform-thanks:{key}")
+                target = reverse("webform:embed_thanks" if embed else "webform:thanks", args=[key])
+                return redirect(f"{target}?t={token}&lang={language}")
+        else:
+            form = PublicLeadForm(campaign=campaign, consent_text=consent_text)
+        return render(request, "campaigns/webform.html", {**context, "form": form})
+
+
+def _webform_thanks(request, key: str, *, embed: bool):
+    campaign = get_object_or_404(Campaign, form_key=key)
+    language = _form_language(request)
+    try:
+        data = signing.loads(
+            request.GET.get("t", ""), salt=f"webform-thanks:{key}", max_age=THANKS_MAX_AGE
+        )
+        lead = Lead.objects.select_related("requested_material", "team", "campaign").get(
+            pk=data["lead"], campaign=campaign
+        )
+    except (signing.BadSignature, KeyError, TypeError, Lead.DoesNotExist):
+        lead = None
+    with translation.override(language):
+        promise = services.intake_promise(lead=lead) if lead else None
+        return render(
+            request,
+            "campaigns/webform_thanks.html",
+            {
+                "campaign": campaign,
+                "embed": embed,
+                "language": language,
+                "promise": promise,
+                "lead": lead,
+                "form_key": key,
+            },
+        )
+
+
+# The form is public and login-free, so CSRF protection guards nothing here, and inside
+# a customer's iframe the CSRF cookie would not even be sent (third-party cookie). The
+# honeypot and the rate limit keep bots out instead.
+@csrf_exempt
+def webform(request, key: str):
+    return _webform(request, key, embed=False)
+
+
+@csrf_exempt
+@xframe_options_exempt  # the only framable views: the snippet on the customer's website
+def webform_embed(request, key: str):
+    return _webform(request, key, embed=True)
+
+
+def webform_thanks(request, key: str):
+    return _webform_thanks(request, key, embed=False)
+
+
+@xframe_options_exempt
+def webform_embed_thanks(request, key: str):
+    return _webform_thanks(request, key, embed=True)

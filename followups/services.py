@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import Role, Team, User
 from campaigns.models import Channel
+from integrations.services import webhook_deliveries_for_overdue
 from leads.models import Lead, LeadEvent
 
 from .calendar import BusinessCalendar, BusinessDuration
@@ -514,6 +515,8 @@ def _sweep_batch(*, level: int, column: str, guard: Q, now: datetime, size: int,
         )
     if rows:
         _notify(level=level, rows=rows, new_owner=new_owner, now=now)
+        if level == Escalation.Level.OVERDUE:  # integrations: followup.overdue webhooks, same transaction
+            webhook_deliveries_for_overdue(followup_ids=[row.pk for row in rows], now=now)
         setattr(report, _COUNTERS[level], getattr(report, _COUNTERS[level]) + len(rows))
     return len(rows)
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "campaigns",
     "leads",
     "followups",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -188,6 +189,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
         "options": {"expires": 3600},
     },
+    # Webhook deliveries are rows with next_attempt_at (backoff lives there, not in ETAs).
+    "deliver-webhooks": {
+        "task": "integrations.tasks.deliver_webhooks_task",
+        "schedule": 15.0,
+        "options": {"expires": 12},
+    },
+    "prune-idempotency-keys": {
+        "task": "integrations.tasks.prune_idempotency_keys_task",
+        "schedule": crontab(minute=17),
+        "options": {"expires": 3000},
+    },
     "daily-digest": {
         "task": "followups.tasks.send_daily_digest_task",
         "schedule": crontab(hour=7, minute=0, day_of_week="mon-fri"),
@@ -203,21 +215,82 @@ LEADBRIDGE_BASE_URL = env_str("LEADBRIDGE_BASE_URL", "http://127.0.0.1:8000")
 # The share of material that should go out on time; the dashboard draws it as the target line.
 LEADBRIDGE_SLA_TARGET = env_int("LEADBRIDGE_SLA_TARGET_PERCENT", 90) / 100
 
-# --- REST framework ------------------------------------------------------
+# --- REST framework (the API for integrations, /api/v1/) -------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "integrations.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "integrations.permissions.TokenScopes",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["integrations.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": [
+        "integrations.filters.SingleValuedParams",
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "integrations.filters.StrictOrdering",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "integrations.pagination.Cursor",
+    "EXCEPTION_HANDLER": "integrations.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["integrations.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        # Per token (or signed-in user, or address): single requests, bulk requests,
+        # and password logins at POST /api/v1/auth/token/.
+        "token": env_str("LEADBRIDGE_API_RATE", "6000/min"),
+        "bulk": env_str("LEADBRIDGE_API_BULK_RATE", "60/min"),
+        "auth": env_str("LEADBRIDGE_API_AUTH_RATE", "20/min"),
+    },
+    "DATETIME_FORMAT": "iso-8601",
+    # OPTIONS answers 405 like any method a resource does not offer; the schema describes it.
+    "DEFAULT_METADATA_CLASS": None,
+    "COERCE_DECIMAL_TO_STRING": True,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# Throttle counters: in Redis when there is one, so the limit holds across
+# gunicorn workers; in process memory otherwise (the embedded default).
+LEADBRIDGE_THROTTLE_CACHE = "throttle"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "leadbridge-throttle",
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
+    ),
+}
+LEADBRIDGE_WEBHOOK_TIMEOUT = env_int("LEADBRIDGE_WEBHOOK_TIMEOUT", 5)
+# Largest JSON body the API reads (bytes); 10,000 typical leads are about 3 MB.
+LEADBRIDGE_API_MAX_BODY = env_int("LEADBRIDGE_API_MAX_BODY", 32 * 1024 * 1024)
+# DRF reads request.body, so Django's limit (2.5 MB by default) is the API's too:
+# raised to fit a full bulk request; beyond it the API answers 413 as JSON.
+DATA_UPLOAD_MAX_MEMORY_SIZE = LEADBRIDGE_API_MAX_BODY
 SPECTACULAR_SETTINGS = {
     "TITLE": "LeadBridge API",
     "VERSION": "1",
+    "DESCRIPTION": (BASE_DIR / "integrations" / "API.md").read_text(encoding="utf-8"),
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": False},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "integrations.schema.document_errors",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "campaigns.models.Channel",
+        "StageEnum": "leads.models.Stage",
+        "RejectReasonEnum": "leads.models.RejectReason",
+        "WebhookEventEnum": "integrations.models.Event",
+    },
 }
 
 LOGGING = {

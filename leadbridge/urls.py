@@ -12,6 +12,10 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("campaigns/", include("campaigns.urls")),
+    # Public enquiry forms of campaigns (no login; embeddable): campaigns/urls_public.py
+    path("f/", include("campaigns.urls_public")),
     path("leads/", include("leads.urls")),
+    path("api/v1/", include("leadbridge.api_urls")),
+    path("integrations/", include("integrations.urls")),
     path("", include("followups.urls")),
 ]

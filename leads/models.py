@@ -234,3 +234,114 @@ class LeadEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.get_kind_display()}"
+
+
+def _import_upload_to(job: "ImportJob", filename: str) -> str:
+    return f"imports/{job.campaign_id}/{filename}"
+
+
+class ImportJob(models.Model):
+    """One uploaded CSV/XLSX file of leads for a campaign, and how its import went.
+
+    leads.imports reads the file for the mapping preview, then the Celery task
+    imports it in chunks; each chunk commits together with these counters and
+    its ImportIssue rows, so a restarted task resumes after `done`.
+    """
+
+    class Status(models.TextChoices):
+        MAPPING = "mapping", _("Waiting for the column mapping")
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Importing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    class Duplicates(models.TextChoices):
+        SKIP = "skip", _("Skip: keep the existing lead as it is")
+        MERGE = "merge", _("Merge: fill the existing lead's empty fields")
+
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", verbose_name=_("campaign"), on_delete=models.PROTECT, related_name="imports"
+    )
+    file = models.FileField(_("file"), upload_to=_import_upload_to)
+    file_name = models.CharField(_("file name"), max_length=255)
+    # sha256 of the bytes: the same file twice for one campaign is refused.
+    file_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    file_format = models.CharField(max_length=10, editable=False)  # "csv" | "xlsx"
+    encoding = models.CharField(max_length=20, blank=True, editable=False)
+    delimiter = models.CharField(max_length=5, blank=True, editable=False)
+    header = models.JSONField(default=list, blank=True, editable=False)
+    # {target field: column index}, see leads.imports.TARGETS.
+    mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
+    received_on = models.DateField(
+        _("received on (whole file)"),
+        null=True,
+        blank=True,
+        help_text=_("For rows without their own date, e.g. the last day of the fair."),
+    )
+    on_duplicate = models.CharField(
+        _("known leads"), max_length=10, choices=Duplicates, default=Duplicates.SKIP
+    )
+    consent_all = models.BooleanField(_("every row gave consent"), default=False)
+    material_all = models.BooleanField(_("every row asked for the material"), default=False)
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.MAPPING)
+    total = models.PositiveIntegerField(_("rows"), default=0)
+    done = models.PositiveIntegerField(_("rows processed"), default=0)
+    created_count = models.PositiveIntegerField(_("leads created"), default=0)
+    duplicate_count = models.PositiveIntegerField(_("known leads"), default=0)
+    failed = models.PositiveIntegerField(_("rows with errors"), default=0)
+    message = models.TextField(_("message"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("lead import")
+        verbose_name_plural = _("lead imports")
+
+    def __str__(self) -> str:
+        return f"{self.file_name} → {self.campaign_id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED}
+
+    @property
+    def percent(self) -> int:
+        if self.is_finished:
+            return 100
+        return int(self.done * 100 / self.total) if self.total else 0
+
+
+class ImportIssue(models.Model):
+    """A row of an import that did not become a new lead, and why: the error report."""
+
+    class Kind(models.TextChoices):
+        ERROR = "error", _("Error: not imported")
+        SKIPPED = "skipped", _("Known lead: skipped")
+        MERGED = "merged", _("Known lead: merged")
+        EXISTING = "existing", _("Imported before (same external ID)")
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="issues")
+    line = models.PositiveIntegerField(_("row"))  # as a spreadsheet counts: the header is row 1
+    kind = models.CharField(max_length=10, choices=Kind)
+    # [{"field": target or "", "code": leads.imports.REASONS key, "params": {...}}]: rendered
+    # in the reader's language when the report is shown or downloaded.
+    reasons = models.JSONField(default=list, blank=True)
+    values = models.JSONField(default=list, blank=True)  # the row's cells as read
+    lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["job", "line", "id"]
+        indexes = [models.Index(fields=["job", "line"], name="importissue_job_line")]
+
+    def __str__(self) -> str:
+        return f"{self.line}: {self.get_kind_display()}"

@@ -88,6 +88,7 @@ def lead_receive(
     A match by identity is handled as `on_duplicate` says.
     """
     from followups.services import followups_create_for_lead
+    from integrations.services import webhook_lead_event
 
     fields = dict(data)
     fields.setdefault("received_at", now)
@@ -132,6 +133,7 @@ def lead_receive(
                     data={"to": lead.owner_id, "to_name": str(lead.owner), "team": str(lead.team), "by": "routing"},
                 )
             followups_create_for_lead(lead=lead)
+            webhook_lead_event(event="lead.created", lead=lead, now=now)  # outbox row, same transaction
     except IntegrityError:
         if not external_id:
             raise
@@ -179,6 +181,7 @@ def lead_decide(
     """
     from followups.models import FollowUp
     from followups.services import _stage_change
+    from integrations.services import webhook_lead_event
 
     lead = _lock(lead)
     if lead.decision:
@@ -203,6 +206,7 @@ def lead_decide(
     )
     if decision == Decision.REJECTED:
         _stage_change(lead=lead, stage=Stage.REJECTED, by=by, at=at, reason=reason)
+    webhook_lead_event(event=f"lead.{decision}", lead=lead, now=at)  # outbox row, same transaction
     lead.refresh_from_db()
     return lead
 

@@ -1,0 +1,619 @@
+"""Campaign planning, the handoff agreement with sales, intake helpers and campaign figures."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import Role, Team, User
+from followups.models import FollowUp, SlaPolicy
+from leads.models import Lead, RejectReason, Stage
+from leads.services import Intake, OnDuplicate, lead_receive
+
+from .models import Campaign, Channel, InfoMaterial
+
+
+class CampaignError(Exception):
+    """A campaign action that is not allowed now; the message is for the user."""
+
+
+# --- planning ---------------------------------------------------------------------
+
+# Changing any of these changes what sales agreed to: a planned campaign's
+# sign-off is withdrawn and the team lead signs again.
+PLAN_FIELDS = ("channel", "starts_on", "ends_on", "expected_responses", "team", "sla_policy")
+
+
+@transaction.atomic
+def campaign_create(*, by: User, fields: dict, materials: list[InfoMaterial]) -> Campaign:
+    fields = dict(fields)
+    fields.setdefault("owner", by)
+    campaign = Campaign(**fields, status=Campaign.Status.PLANNED)
+    campaign.full_clean()
+    campaign.save()
+    campaign.materials.set(materials)
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(
+    *, campaign: Campaign, by: User, fields: dict, materials: list[InfoMaterial]
+) -> tuple[Campaign, bool]:
+    """Apply the edit; returns (campaign, whether the sign-off was withdrawn)."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    changed = {name for name, value in fields.items() if getattr(campaign, name) != value}
+    for name, value in fields.items():
+        setattr(campaign, name, value)
+    withdrawn = (
+        campaign.status == Campaign.Status.PLANNED
+        and campaign.is_signed_off
+        and bool(changed & set(PLAN_FIELDS))
+    )
+    if withdrawn:
+        campaign.signed_off_at = None
+        campaign.signed_off_by = None
+        campaign.signoff_check = {}
+    campaign.full_clean()
+    campaign.save()
+    campaign.materials.set(materials)
+    return campaign, withdrawn
+
+
+# --- capacity: will the team cope? ------------------------------------------------------
+
+# How a channel's responses arrive over its working days (shares of the expected
+# responses, day 1 first). A webinar's attendees all want their call the next day;
+# a mailing answers fast and then fades (half each day); a print ad trickles in
+# for two weeks; a website form or a fair spreads evenly over the campaign window.
+_DECAY = "decay"
+_UNIFORM = "uniform"
+PROFILES: dict[str, list[float] | str] = {
+    Channel.WEBINAR: [1.0],
+    Channel.NEWSLETTER: _DECAY,
+    Channel.MAILING: _DECAY,
+    Channel.PRINT_AD: [0.30, 0.20, 0.15, 0.10, 0.10, 0.05, 0.05, 0.05],
+    Channel.PARTNER: [0.30, 0.20, 0.15, 0.10, 0.10, 0.05, 0.05, 0.05],
+    Channel.TRADE_FAIR: _UNIFORM,
+    Channel.WEBSITE: _UNIFORM,
+    Channel.PHONE: _UNIFORM,
+    Channel.OTHER: _UNIFORM,
+}
+OPEN_ENDED_DAYS = 20  # a campaign without an end date: spread over four working weeks
+MAX_DAYS = 60
+
+
+def _working_days(*, calendar, start: date, end: date | None, limit: int) -> list[date]:
+    days, day = [], start
+    while len(days) < limit and (end is None or day <= end):
+        if calendar.is_working_day(day):
+            days.append(day)
+        day += timedelta(days=1)
+    if not days:  # a one-day campaign on a Sunday: its responses land on the next working day
+        days.append(calendar.next_working_day(start))
+    return days
+
+
+def _shares(channel: str, n_days: int) -> list[float]:
+    profile = PROFILES.get(channel, _UNIFORM)
+    if profile == _UNIFORM:
+        return [1 / n_days] * n_days
+    if profile == _DECAY:
+        shares = [0.5 ** (i + 1) for i in range(n_days)]
+        shares[-1] += 1 - sum(shares)  # what is left arrives on the last day
+        return shares
+    shares = list(profile[:n_days])
+    total = sum(shares)
+    return [s / total for s in shares]
+
+
+def expected_per_day(*, total: int, shares: list[float]) -> list[int]:
+    """Whole leads per day summing to total (largest remainder)."""
+    raw = [total * s for s in shares]
+    counts = [math.floor(r) for r in raw]
+    rest = total - sum(counts)
+    for index in sorted(range(len(raw)), key=lambda i: (counts[i] - raw[i], i))[:rest]:
+        counts[index] += 1
+    return counts
+
+
+def campaign_days(*, campaign: Campaign, calendar) -> list[tuple[date, int]]:
+    """The campaign's expected new leads per working day."""
+    profile = PROFILES.get(campaign.channel, _UNIFORM)
+    limit = MAX_DAYS
+    if campaign.ends_on is None and profile == _UNIFORM:
+        limit = OPEN_ENDED_DAYS
+    if isinstance(profile, list):
+        limit = len(profile)
+    end = campaign.ends_on if profile == _UNIFORM else None
+    days = _working_days(
+        calendar=calendar,
+        start=campaign.starts_on,
+        end=end,
+        limit=limit if profile != _DECAY else 10,
+    )
+    counts = expected_per_day(
+        total=campaign.expected_responses, shares=_shares(campaign.channel, len(days))
+    )
+    return list(zip(days, counts, strict=True))
+
+
+@dataclass
+class DayLoad:
+    day: date
+    number: int  # working day 1, 2, … of the campaign
+    expected: int  # this campaign's new leads
+    capacity: int  # present reps × their daily capacity
+    open_work: int  # the team's follow-ups already due that day (overdue ones on day 1)
+    other_campaigns: int  # new leads expected from the team's other campaigns
+
+    @property
+    def free(self) -> int:
+        return max(self.capacity - self.open_work - self.other_campaigns, 0)
+
+    @property
+    def overloaded(self) -> bool:
+        return self.expected > self.free
+
+
+@dataclass
+class CapacityCheck:
+    team: str
+    reps_present: int
+    reps_absent: int
+    capacity: int
+    days: list[DayLoad] = field(default_factory=list)
+
+    @property
+    def overloaded(self) -> bool:
+        return any(day.overloaded for day in self.days)
+
+    @property
+    def peak(self) -> DayLoad | None:
+        """The day that overshoots most (or, if none does, the busiest one)."""
+        if not self.days:
+            return None
+        return max(self.days, key=lambda d: (d.expected - d.free, d.expected, -d.number))
+
+    @property
+    def expected_total(self) -> int:
+        return sum(day.expected for day in self.days)
+
+    @property
+    def stagger_days(self) -> int | None:
+        """Working days the peak needs at the peak day's free capacity (the staggered start)."""
+        peak = self.peak
+        if peak is None or not peak.overloaded or peak.free <= 0:
+            return None
+        return math.ceil(peak.expected / peak.free)
+
+    def warning(self) -> str:
+        peak = self.peak
+        if peak is None or not self.overloaded:
+            return ""
+        text = _(
+            "Expected %(expected)d new leads on day %(number)d (%(date)s), "
+            "capacity %(free)d per day."
+        ) % {
+            "expected": peak.expected,
+            "number": peak.number,
+            "date": peak.day.strftime("%d.%m.%Y"),
+            "free": peak.free,
+        }
+        if self.stagger_days:
+            text += " " + _(
+                "Stagger the start: release it in %(waves)d waves over %(waves)d working days "
+                "(about %(per_day)d a day), or plan more reps."
+            ) % {"waves": self.stagger_days, "per_day": peak.free}
+        else:
+            text += " " + _(
+                "The team has no free capacity that day: move the start or choose another team."
+            )
+        return text
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        for day in data["days"]:
+            day["day"] = day["day"].isoformat()
+        data["overloaded"] = self.overloaded
+        data["warning"] = self.warning()
+        return data
+
+
+def capacity_check(*, campaign: Campaign, team: Team, today: date) -> CapacityCheck:
+    """The campaign's expected new leads per working day against the team's free capacity.
+
+    Capacity per day = present reps × their daily capacity, minus the team's send-material
+    and call-back follow-ups due that day (everything overdue or due before the start
+    counts on day 1) and the new leads the team's other signed-off or active campaigns
+    expect that day. Absent reps count for nothing.
+    """
+    calendar = team.calendar()
+    reps = User.objects.filter(team=team, role=Role.REP, is_active=True)
+    present = list(reps.filter(is_absent=False).values_list("daily_capacity", flat=True))
+    capacity = sum(present)
+    check = CapacityCheck(
+        team=team.name,
+        reps_present=len(present),
+        reps_absent=reps.filter(is_absent=True).count(),
+        capacity=capacity,
+    )
+    plan = campaign_days(campaign=campaign, calendar=calendar)
+    if not plan:
+        return check
+    days = [day for day, _n in plan]
+    first, last = days[0], days[-1]
+    tz = timezone.get_current_timezone()
+    open_work: dict[date, int] = {}
+    due = (
+        FollowUp.objects.open()
+        .filter(lead__team=team, kind__in=[FollowUp.Kind.MATERIAL, FollowUp.Kind.CALLBACK])
+        .filter(
+            due_at__lt=datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+        )
+        .annotate(day=TruncDate("due_at", tzinfo=tz))
+        .values("day")
+        .annotate(n=Count("pk"))
+    )
+    for row in due:
+        day = max(row["day"], first)
+        open_work[day] = open_work.get(day, 0) + row["n"]
+    others: dict[date, int] = {}
+    overlapping = (
+        Campaign.objects.filter(team=team)
+        .exclude(pk=campaign.pk)
+        .filter(
+            Q(status=Campaign.Status.ACTIVE)
+            | Q(status=Campaign.Status.PLANNED, signed_off_at__isnull=False)
+        )
+        .filter(starts_on__lte=last)
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=min(first, campaign.starts_on)))
+    )
+    for other in overlapping:
+        for day, n in campaign_days(campaign=other, calendar=calendar):
+            if first <= day <= last and day >= today:
+                others[day] = others.get(day, 0) + n
+    # Work already overdue on the day the campaign starts lands on its first day too.
+    check.days = [
+        DayLoad(
+            day=day,
+            number=index + 1,
+            expected=n,
+            capacity=capacity,
+            open_work=open_work.get(day, 0),
+            other_campaigns=others.get(day, 0),
+        )
+        for index, (day, n) in enumerate(plan)
+    ]
+    return check
+
+
+# --- the handoff agreement ------------------------------------------------------------
+
+
+def can_sign_off(user: User, team: Team | None) -> bool:
+    """The team lead of the team that follows up (or an administrator)."""
+    if user.is_admin_role:
+        return True
+    return user.is_manager and team is not None and user.team_id == team.pk
+
+
+@transaction.atomic
+def campaign_sign_off(
+    *,
+    campaign: Campaign,
+    by: User,
+    team: Team,
+    sla_policy: SlaPolicy | None,
+    now: datetime,
+    warning_seen: bool = False,
+) -> Campaign:
+    """A sales team lead agrees to follow up the campaign's leads under this plan.
+
+    The capacity check the team lead saw is stored with the sign-off. Signing a plan
+    that overloads the team needs `warning_seen`: nobody signs it by accident.
+    """
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if not can_sign_off(by, team):
+        raise CampaignError(
+            _("Only the team lead of %(team)s can sign off this plan.") % {"team": team}
+        )
+    if campaign.status == Campaign.Status.ENDED:
+        raise CampaignError(_("The campaign has ended."))
+    check = capacity_check(campaign=campaign, team=team, today=timezone.localdate(now))
+    if check.overloaded and not warning_seen:
+        raise CampaignError(
+            _("The plan overloads the team: confirm that you have seen the capacity warning.")
+        )
+    campaign.team = team
+    campaign.sla_policy = sla_policy
+    campaign.signed_off_by = by
+    campaign.signed_off_at = now
+    campaign.signoff_check = check.as_dict()
+    campaign.save(
+        update_fields=[
+            "team",
+            "sla_policy",
+            "signed_off_by",
+            "signed_off_at",
+            "signoff_check",
+            "updated_at",
+        ]
+    )
+    return campaign
+
+
+def can_override(user: User) -> bool:
+    """Who may launch a campaign sales has not signed off: team leads and administrators."""
+    return user.is_admin_role or user.is_manager
+
+
+@transaction.atomic
+def campaign_activate(
+    *, campaign: Campaign, by: User, now: datetime, override_reason: str = ""
+) -> Campaign:
+    """Launch the campaign. Without a sign-off only with a reason, by a team lead or an
+    administrator; the reason, who and when stay on the campaign."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status != Campaign.Status.PLANNED:
+        raise CampaignError(_("Only a planned campaign can be activated."))
+    reason = override_reason.strip()
+    if not campaign.is_signed_off:
+        if not reason:
+            raise CampaignError(
+                _(
+                    "Sales has not signed off the follow-up plan yet. "
+                    "A team lead signs it off first."
+                )
+            )
+        if not can_override(by):
+            raise CampaignError(
+                _("Only a team lead or an administrator may activate without a sign-off.")
+            )
+        campaign.activation_override_reason = reason
+    campaign.status = Campaign.Status.ACTIVE
+    campaign.activated_at = now
+    campaign.activated_by = by
+    campaign.save(
+        update_fields=[
+            "status",
+            "activated_at",
+            "activated_by",
+            "activation_override_reason",
+            "updated_at",
+        ]
+    )
+    return campaign
+
+
+@transaction.atomic
+def campaign_end(*, campaign: Campaign, by: User, now: datetime) -> Campaign:
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status == Campaign.Status.ENDED:
+        raise CampaignError(_("The campaign has ended already."))
+    campaign.status = Campaign.Status.ENDED
+    if campaign.ends_on is None or campaign.ends_on > timezone.localdate(now):
+        campaign.ends_on = max(timezone.localdate(now), campaign.starts_on)
+    campaign.save(update_fields=["status", "ends_on", "updated_at"])
+    return campaign
+
+
+# --- intake -------------------------------------------------------------------------
+
+
+def material_autosend(
+    *, lead: Lead, now: datetime, followups: list[FollowUp] | None = None
+) -> FollowUp | None:
+    """Digital material goes out at once (PRODUCT.md defaults) when the lead asked for it,
+    gave an email address and consent; the call-back clock starts with it. Printed
+    material stays a send-material follow-up for sales. Returns the call-back booked."""
+    from followups.services import material_dispatch
+
+    material = lead.requested_material
+    if not (lead.requests_material and lead.email and lead.consent_at and material is not None):
+        return None
+    if material.is_printed:
+        return None
+    if followups is None:
+        followups = list(
+            FollowUp.objects.filter(
+                lead=lead, kind=FollowUp.Kind.MATERIAL, completed_at__isnull=True
+            )
+        )
+    target = next(
+        (f for f in followups if f.kind == FollowUp.Kind.MATERIAL and f.completed_at is None), None
+    )
+    if target is None:
+        return None
+    return material_dispatch(followup=target, by=None, at=now, postal=False)
+
+
+@transaction.atomic
+def lead_intake(
+    *,
+    campaign: Campaign | None,
+    data: dict,
+    source: str,
+    now: datetime,
+    actor: User | None = None,
+    on_duplicate: str = OnDuplicate.CREATE,
+) -> Intake:
+    """lead_receive, then the digital material if it may go out now (web form, import, manual)."""
+    intake = lead_receive(
+        data=data, source=source, now=now, actor=actor, campaign=campaign, on_duplicate=on_duplicate
+    )
+    if intake.created:
+        material_autosend(lead=intake.lead, now=now)
+    return intake
+
+
+@dataclass
+class Promise:
+    """What the thank-you page tells the lead, from the follow-ups' deadlines."""
+
+    material: str = ""
+    material_sent_at: datetime | None = None  # emailed already
+    material_by: datetime | None = None  # to be posted / sent by
+    call_by: datetime | None = None
+    call_estimated: bool = False  # counted from the planned dispatch, not booked yet
+
+
+def intake_promise(*, lead: Lead) -> Promise:
+    from followups.services import calendar_for, sla_policy_for
+
+    promise = Promise(material=lead.requested_material.title if lead.requested_material else "")
+    followups = list(lead.followups.order_by("created_at", "pk"))
+    material = next((f for f in followups if f.kind == FollowUp.Kind.MATERIAL), None)
+    callback = next(
+        (f for f in followups if f.kind == FollowUp.Kind.CALLBACK and f.completed_at is None), None
+    )
+    if material is not None:
+        if material.completed_at and material.outcome == "emailed":
+            promise.material_sent_at = material.completed_at
+        else:
+            promise.material_by = material.due_at
+    if callback is not None:
+        promise.call_by = callback.due_at
+    elif material is not None and material.completed_at is None:
+        # The call-back is booked when the material goes out; until then its deadline
+        # follows from the policy, counted from the material's deadline.
+        policy = material.policy or sla_policy_for(lead=lead)
+        rule = (
+            "callback_after_postal_due"
+            if lead.requested_material and lead.requested_material.is_printed
+            else "callback_after_digital_due"
+        )
+        promise.call_by = calendar_for(team=lead.team).add(material.due_at, policy.duration(rule))
+        promise.call_estimated = True
+    return promise
+
+
+# --- what became of the leads --------------------------------------------------------------
+
+
+@dataclass
+class CampaignFigures:
+    counts: dict[str, int]
+    per_day: list[tuple[date, int]]
+    funnel: list[tuple[str, int]]
+    reasons: list[tuple[str, int]]
+    prospects: int
+    converted: int
+    budget: Decimal
+    expected: int
+
+    @property
+    def cost_per_lead(self) -> Decimal | None:
+        return (
+            (self.budget / self.counts["leads"]).quantize(Decimal("0.01"))
+            if self.counts["leads"]
+            else None
+        )
+
+    @property
+    def cost_per_prospect(self) -> Decimal | None:
+        return (self.budget / self.prospects).quantize(Decimal("0.01")) if self.prospects else None
+
+    @property
+    def response_share(self) -> float | None:
+        return self.counts["leads"] / self.expected if self.expected else None
+
+
+PROSPECT_STAGES = [Stage.PROSPECT, Stage.PRESALES, Stage.SALE, Stage.AFTERSALES]
+
+
+def campaign_figures(*, campaign: Campaign, now: datetime) -> CampaignFigures:
+    """The campaign page's figures, with the dashboard's definitions (followups.metrics)."""
+    from followups import metrics
+
+    leads = Lead.objects.filter(campaign=campaign)
+    figures = metrics.handoff_figures(leads=leads, now=now)
+    tz = timezone.get_current_timezone()
+    per_day = dict(
+        leads.annotate(day=TruncDate("received_at", tzinfo=tz))
+        .values("day")
+        .annotate(n=Count("pk"))
+        .values_list("day", "n")
+    )
+    series: list[tuple[date, int]] = []
+    if per_day:
+        start = min(min(per_day), campaign.starts_on)
+        end = max(
+            max(per_day), min(campaign.ends_on or timezone.localdate(now), timezone.localdate(now))
+        )
+        day = start
+        while day <= end:
+            series.append((day, per_day.get(day, 0)))
+            day += timedelta(days=1)
+    reasons = dict(
+        leads.filter(decision="rejected")
+        .values("decision_reason")
+        .annotate(n=Count("pk"))
+        .values_list("decision_reason", "n")
+    )
+    reason_rows = sorted(
+        (
+            (str(RejectReason(r).label) if r in RejectReason.values else (r or "—"), n)
+            for r, n in reasons.items()
+        ),
+        key=lambda item: (-item[1], item[0]),
+    )
+    stages = leads.aggregate(
+        prospects=Count("pk", filter=Q(stage__in=PROSPECT_STAGES)),
+        converted=Count("pk", filter=Q(stage__in=[Stage.SALE, Stage.AFTERSALES])),
+    )
+    return CampaignFigures(
+        counts=figures.counts,
+        per_day=series,
+        funnel=metrics.funnel(leads=leads),
+        reasons=reason_rows,
+        prospects=stages["prospects"],
+        converted=stages["converted"],
+        budget=campaign.budget,
+        expected=campaign.expected_responses,
+    )
+
+
+def material_state(lead: Lead, now: datetime) -> str:
+    """One lead's material as the campaign page lists it: on time, late, overdue, not yet."""
+    if not lead.requests_material:
+        return ""
+    if lead.material_sent_at is not None:
+        return "on_time" if lead.material_on_time else "late"
+    return "overdue" if getattr(lead, "material_overdue", False) else "pending"
+
+
+def nurture_leads(*, user: User) -> QuerySet:
+    """Leads sales rejected: back to marketing, with the reason, newest decision first."""
+    return (
+        Lead.objects.visible_to(user)
+        .filter(decision="rejected")
+        .select_related("campaign", "decided_by")
+        .order_by("-decided_at", "-pk")
+    )
+
+
+def lead_deadlines(*, lead: Lead) -> list[FollowUp]:
+    return list(lead.followups.filter(completed_at__isnull=True).order_by("due_at"))
+
+
+def duplicate_hint(*, data: dict) -> Lead | None:
+    """An earlier lead of the same person (email, else phone, else company and name)."""
+    from leads.models import dedup_key
+    from leads.services import duplicate_of
+
+    return duplicate_of(
+        key=dedup_key(
+            email=data.get("email", ""),
+            phone=data.get("phone", ""),
+            company=data.get("company", ""),
+            name=data.get("contact_name", ""),
+        )
+    )

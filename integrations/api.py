@@ -1,0 +1,250 @@
+"""Tokens and webhooks over the API: what an integration needs to set itself up."""
+
+from django.contrib.auth import authenticate
+from django.core.validators import URLValidator
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .errors import Conflict
+from .fields import ApiModelSerializer, ApiSerializer, StrictCharField
+from .filters import StrictFilterSet
+from .models import DEFAULT_SCOPES, ApiToken, Event, Scope, WebhookDelivery, WebhookSubscription
+from .services import (
+    token_create,
+    token_revoke,
+    webhook_delivery_retry,
+    webhook_subscription_create,
+)
+
+
+class TokenRequestSerializer(ApiSerializer):
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(
+        max_length=128, trim_whitespace=False, style={"input_type": "password"}
+    )
+    name = StrictCharField(
+        max_length=100,
+        required=False,
+        help_text=_("Which integration uses it; default: “API token”."),
+    )
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=Scope.choices),
+        required=False,
+        min_length=1,
+        help_text=_("Default: read, leads:write and webhooks."),
+    )
+
+
+class ApiTokenSerializer(ApiModelSerializer):
+    class Meta:
+        model = ApiToken
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "user",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+        ]
+        read_only_fields = fields
+
+
+class NewTokenSerializer(ApiTokenSerializer):
+    key = serializers.CharField(
+        read_only=True,
+        help_text=_(
+            "Shown this once: send it as `Authorization: Token <key>`. Only its hash is kept."
+        ),
+    )
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+class TokenObtainView(APIView):
+    """Exchange a username and password for a new API token (the first step of an integration)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_scope = "auth"
+
+    @extend_schema(
+        summary="Get an API token",
+        request=TokenRequestSerializer,
+        responses={201: NewTokenSerializer},
+        auth=[],
+    )
+    def post(self, request):
+        serializer = TokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None or not user.is_active:
+            raise ValidationError({"password": _("Unknown username or wrong password.")})
+        made = token_create(
+            user=user,
+            name=data.get("name") or str(_("API token")),
+            scopes=data.get("scopes") or list(DEFAULT_SCOPES),
+        )
+        made.token.key = made.key
+        return Response(NewTokenSerializer(made.token).data, status=status.HTTP_201_CREATED)
+
+
+class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The user's own tokens (never their keys)."""
+
+    queryset = ApiToken.objects.none()  # the model, for the schema; rows: get_queryset
+    serializer_class = ApiTokenSerializer
+    lookup_value_regex = r"\d+"
+    # Revoking only takes access away, so any token of the user may do it.
+    write_scope = Scope.READ
+    ordering_fields = ["id", "created_at"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return ApiToken.objects.filter(user=self.request.user)
+
+    @extend_schema(summary="Revoke a token", request=None, responses={200: ApiTokenSerializer})
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def revoke(self, request, pk=None):
+        token = self.get_object()
+        token_revoke(token=token, now=timezone.now())
+        token.refresh_from_db()
+        return Response(ApiTokenSerializer(token).data)
+
+
+_webhook_url = URLValidator(schemes=["http", "https"])
+
+
+class WebhookSubscriptionSerializer(ApiModelSerializer):
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=Event.choices),
+        min_length=1,
+        max_length=len(Event.choices),
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["id", "name", "url", "events", "is_active", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+        extra_kwargs = {"url": {"validators": [_webhook_url]}}
+
+    def validate_events(self, value):
+        return list(dict.fromkeys(value))
+
+
+class NewWebhookSubscriptionSerializer(WebhookSubscriptionSerializer):
+    secret = serializers.CharField(
+        read_only=True,
+        help_text=_("Shown this once: verify each delivery's LeadBridge-Signature with it."),
+    )
+
+    class Meta(WebhookSubscriptionSerializer.Meta):
+        fields = [*WebhookSubscriptionSerializer.Meta.fields, "secret"]
+
+
+class WebhookSubscriptionViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The user's webhook subscriptions: events about leads the user may see."""
+
+    queryset = WebhookSubscription.objects.none()  # the model, for the schema; rows: get_queryset
+    serializer_class = WebhookSubscriptionSerializer
+    lookup_value_regex = r"\d+"
+    write_scope = Scope.WEBHOOKS
+    ordering_fields = ["id", "created_at"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return WebhookSubscription.objects.filter(user=self.request.user)
+
+    @extend_schema(
+        request=WebhookSubscriptionSerializer, responses={201: NewWebhookSubscriptionSerializer}
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        subscription = webhook_subscription_create(
+            user=request.user, name=data["name"], url=data["url"], events=data["events"]
+        )
+        if data.get("is_active") is False:
+            WebhookSubscription.objects.filter(pk=subscription.pk).update(is_active=False)
+            subscription.is_active = False
+        return Response(
+            NewWebhookSubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED
+        )
+
+
+class WebhookDeliverySerializer(ApiModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "subscription",
+            "event",
+            "event_id",
+            "lead",
+            "followup",
+            "occurred_at",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_attempt_at",
+            "delivered_at",
+            "response_code",
+            "last_error",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class WebhookDeliveryFilter(StrictFilterSet):
+    class Meta:
+        model = WebhookDelivery
+        fields = ["subscription", "status", "event", "lead", "followup"]
+
+
+class WebhookDeliveryViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Deliveries of the user's subscriptions, with their status: what was sent, what failed."""
+
+    queryset = WebhookDelivery.objects.none()  # the model, for the schema; rows: get_queryset
+    serializer_class = WebhookDeliverySerializer
+    lookup_value_regex = r"\d+"
+    filterset_class = WebhookDeliveryFilter
+    write_scope = Scope.WEBHOOKS
+    ordering_fields = ["id", "created_at"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return WebhookDelivery.objects.filter(subscription__user=self.request.user)
+
+    @extend_schema(
+        summary="Send again at the next tick (failed or waiting deliveries)",
+        request=None,
+        responses={200: WebhookDeliverySerializer},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def retry(self, request, pk=None):
+        delivery = self.get_object()
+        if not webhook_delivery_retry(delivery=delivery, now=timezone.now()):
+            raise Conflict(_("Only failed or waiting deliveries are sent again."))
+        delivery.refresh_from_db()
+        return Response(WebhookDeliverySerializer(delivery).data)

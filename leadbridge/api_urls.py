@@ -1,0 +1,40 @@
+"""/api/v1/: the REST API for integrations (see /api/v1/docs/)."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from accounts.api import TeamViewSet, UserViewSet
+from campaigns.api import CampaignViewSet, InfoMaterialViewSet
+from followups.api import DashboardView, FollowUpViewSet
+from integrations.api import (
+    ApiTokenViewSet,
+    TokenObtainView,
+    WebhookDeliveryViewSet,
+    WebhookSubscriptionViewSet,
+)
+from integrations.errors import not_found
+from leads.api import LeadViewSet
+
+router = SimpleRouter()
+router.include_format_suffixes = False
+router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("materials", InfoMaterialViewSet, basename="material")
+router.register("leads", LeadViewSet, basename="lead")
+router.register("followups", FollowUpViewSet, basename="followup")
+router.register("teams", TeamViewSet, basename="team")
+router.register("users", UserViewSet, basename="user")
+router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
+router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
+
+app_name = "api"
+urlpatterns = [
+    path("auth/token/", TokenObtainView.as_view(), name="token-obtain"),
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    *router.urls,
+    # Anything else under /api/v1/ answers a JSON 404, not the HTML page.
+    re_path(r"^[\s\S]*$", not_found),  # [\s\S]: paths with a newline too
+]

@@ -1,0 +1,113 @@
+"""Two requests for one lead at the same moment, on two PostgreSQL connections: one lead."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from leads.models import Lead
+
+from .conftest import api_client, lead_payload
+
+pytestmark = [
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+    pytest.mark.django_db(transaction=True),
+]
+
+
+def _both_at_once(requests):
+    """Run the request callables on their own threads (own connections), started together."""
+    barrier, answers, errors = threading.Barrier(len(requests)), [], []
+
+    def run(send):
+        from django.db import connections
+
+        try:
+            barrier.wait()
+            answers.append(send())
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(send,)) for send in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return answers
+
+
+def _slow(monkeypatch, module, name):
+    """Hold the first request inside its transaction long enough for the second to arrive."""
+    original = getattr(module, name)
+
+    def slow(*args, **kwargs):
+        result = original(*args, **kwargs)
+        time.sleep(0.3)
+        return result
+
+    monkeypatch.setattr(module, name, slow)
+
+
+def test_two_requests_with_one_idempotency_key_at_once_make_one_lead(
+    monkeypatch, campaign, rep, marketer
+):
+    from integrations import intake
+
+    _slow(monkeypatch, intake, "lead_receive")
+    clients = [api_client(marketer), api_client(marketer)]
+    payload = lead_payload(campaign, external_id="")
+    answers = _both_at_once(
+        [
+            lambda c=c: c.post(
+                "/api/v1/leads/", payload, format="json", HTTP_IDEMPOTENCY_KEY="same-key"
+            )
+            for c in clients
+        ]
+    )
+    assert sorted(a.status_code for a in answers) == [200, 201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert Lead.objects.count() == 1
+
+
+def test_two_requests_with_one_external_id_at_once_make_one_lead(
+    monkeypatch, campaign, rep, marketer
+):
+    import followups.services
+
+    _slow(monkeypatch, followups.services, "followups_create_for_lead")
+    clients = [api_client(marketer), api_client(marketer)]
+    answers = _both_at_once(
+        [
+            lambda c=c: c.post("/api/v1/leads/", lead_payload(campaign), format="json")
+            for c in clients
+        ]
+    )
+    assert sorted(a.status_code for a in answers) == [200, 201]
+    assert {a.json()["intake"] for a in answers} == {"created", "existing"}
+    assert Lead.objects.count() == 1
+
+
+def test_a_bulk_request_racing_a_single_one_for_an_external_id_makes_one_lead(
+    monkeypatch, campaign, rep, marketer
+):
+    import followups.services
+
+    _slow(monkeypatch, followups.services, "followups_create_for_lead")
+    single, bulk = api_client(marketer), api_client(marketer)
+    items = [
+        lead_payload(campaign, external_id=f"form-{i}", email=f"r{i}@example.com")
+        for i in range(1, 4)
+    ]
+    answers = _both_at_once(
+        [
+            lambda: single.post("/api/v1/leads/", lead_payload(campaign), format="json"),
+            lambda: bulk.post("/api/v1/leads/bulk/", {"leads": items}, format="json"),
+        ]
+    )
+    assert all(a.status_code in {200, 201} for a in answers)
+    assert Lead.objects.filter(external_id="form-1").count() == 1
+    assert Lead.objects.count() == 3

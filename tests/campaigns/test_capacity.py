@@ -1,0 +1,139 @@
+"""The capacity check: expected responses per working day against the team's free capacity."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import Role
+from campaigns.models import Channel
+from campaigns.services import capacity_check, expected_per_day
+
+from ..factories import CampaignFactory, UserFactory, receive_lead
+
+
+def test_a_webinar_brings_every_call_back_on_day_one_and_the_warning_says_so_with_numbers(
+    team, rep, second_rep, marketer, campaign, next_monday
+):
+    UserFactory(username="absent", role=Role.REP, team=team, is_absent=True)
+    now = timezone.now()
+    for i in range(10):  # ten call-backs already overdue: they come first on day 1
+        receive_lead(
+            campaign=campaign,
+            company=f"Alt {i}",
+            received_at=now - timedelta(days=20),
+            now=now - timedelta(days=20),
+        )
+    campaign.status = "ended"  # its leads' work is still open; its new leads are over
+    campaign.save()
+    start = next_monday
+    webinar = CampaignFactory(
+        channel=Channel.WEBINAR,
+        owner=marketer,
+        team=team,
+        status="planned",
+        starts_on=start,
+        expected_responses=200,
+    )
+
+    check = capacity_check(campaign=webinar, team=team, today=timezone.localdate())
+
+    assert (check.reps_present, check.reps_absent, check.capacity) == (2, 1, 50)
+    [day] = check.days
+    assert (day.number, day.day, day.expected, day.open_work, day.free) == (1, start, 200, 10, 40)
+    assert check.overloaded
+    assert check.warning() == (
+        f"Expected 200 new leads on day 1 ({start:%d.%m.%Y}), capacity 40 per day. "
+        "Stagger the start: release it in 5 waves over 5 working days (about 40 a day), "
+        "or plan more reps."
+    )
+    assert check.as_dict()["warning"] == check.warning()
+
+
+def test_a_website_campaign_spread_over_its_weeks_fits_and_gives_no_warning(
+    team, rep, second_rep, marketer, next_monday
+):
+    start = next_monday
+    campaign = CampaignFactory(
+        channel=Channel.WEBSITE,
+        owner=marketer,
+        team=team,
+        status="planned",
+        starts_on=start,
+        ends_on=start + timedelta(days=11),
+        expected_responses=200,
+    )
+    check = capacity_check(campaign=campaign, team=team, today=timezone.localdate())
+    assert len(check.days) == 10  # two working weeks
+    assert sum(d.expected for d in check.days) == 200 and {d.expected for d in check.days} == {20}
+    assert not check.overloaded and check.warning() == ""
+
+
+def test_other_campaigns_of_the_team_take_their_share_of_the_days(
+    team, rep, second_rep, marketer, next_monday
+):
+    start = next_monday
+    CampaignFactory(
+        channel=Channel.WEBSITE,
+        owner=marketer,
+        team=team,
+        status="active",
+        starts_on=start,
+        ends_on=start + timedelta(days=4),
+        expected_responses=100,
+    )
+    CampaignFactory(
+        channel=Channel.WEBSITE,
+        owner=marketer,
+        team=team,
+        status="planned",  # not signed: not counted
+        starts_on=start,
+        ends_on=start + timedelta(days=4),
+        expected_responses=1000,
+    )
+    campaign = CampaignFactory(
+        channel=Channel.TRADE_FAIR,
+        owner=marketer,
+        team=team,
+        status="planned",
+        starts_on=start,
+        ends_on=start + timedelta(days=2),
+        expected_responses=96,
+    )
+    check = capacity_check(campaign=campaign, team=team, today=timezone.localdate())
+    assert [(d.expected, d.other_campaigns, d.free) for d in check.days] == [(32, 20, 30)] * 3
+    assert check.overloaded
+    assert check.warning().startswith(
+        f"Expected 32 new leads on day 1 ({start:%d.%m.%Y}), capacity 30 per day."
+    )
+
+
+def test_a_team_without_present_reps_has_no_capacity_at_all(team, marketer, next_monday):
+    UserFactory(username="away", role=Role.REP, team=team, is_absent=True)
+    campaign = CampaignFactory(
+        channel=Channel.WEBINAR,
+        owner=marketer,
+        team=team,
+        status="planned",
+        starts_on=next_monday,
+        expected_responses=5,
+    )
+    check = capacity_check(campaign=campaign, team=team, today=timezone.localdate())
+    assert check.capacity == 0 and check.overloaded
+    assert "The team has no free capacity that day" in check.warning()
+
+
+def test_a_mailings_responses_halve_day_by_day():
+    from campaigns.services import _shares
+
+    counts = expected_per_day(total=200, shares=_shares(Channel.MAILING, 10))
+    assert (
+        counts[:3] == [100, 50, 25]
+        and counts == sorted(counts, reverse=True)
+        and sum(counts) == 200
+    )
+
+
+def test_expected_per_day_always_adds_up():
+    for total in (0, 1, 7, 99, 1000):
+        for n in (1, 3, 7):
+            assert sum(expected_per_day(total=total, shares=[1 / n] * n)) == total

@@ -1,0 +1,82 @@
+"""A single lead typed in by hand: a phone enquiry."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from followups.models import FollowUp
+from leads.models import Lead
+
+
+def _post(client, **fields):
+    received = timezone.localtime(timezone.now() - timedelta(hours=3)).replace(
+        second=0, microsecond=0
+    )
+    data = {
+        "channel": "phone",
+        "received_at": received.strftime("%Y-%m-%dT%H:%M"),
+        "contact_name": "Paul Phone",
+        "company": "Telefon GmbH",
+        "phone": "089 555555",
+        "country": "DE",
+        **fields,
+    }
+    return client.post("/campaigns/leads/new/", data, HTTP_ACCEPT_LANGUAGE="en"), received
+
+
+def test_a_phone_enquiry_becomes_a_lead_with_deadlines_counted_from_the_call(
+    client, marketer, rep, campaign
+):
+    client.force_login(marketer)
+    response, received = _post(client, campaign=campaign.pk, wants_call="on")
+    lead = Lead.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/leads/{lead.pk}/"
+    assert (lead.source, lead.campaign, lead.received_at, lead.owner) == (
+        "manual",
+        campaign,
+        received,
+        rep,
+    )
+    callback = lead.followups.get(kind=FollowUp.Kind.CALLBACK)
+    assert callback.starts_at == received
+    page = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    due = timezone.localtime(callback.due_at).strftime("%d.%m.%Y %H:%M")
+    assert "Lead saved. Deadlines: " in page and f"Call back: {due}" in page
+
+
+def test_without_a_campaign_the_channel_is_taken_from_the_form(client, rep, team):
+    from accounts.models import RoutingRule
+
+    RoutingRule.objects.create(team=team, channel="phone")
+    client.force_login(rep)  # a rep who took the call enters it
+    response, _received = _post(client)
+    lead = Lead.objects.get()
+    assert (lead.channel, lead.campaign, lead.owner) == ("phone", None, rep)
+    assert response["Location"] == f"/leads/{lead.pk}/"
+
+
+def test_verbal_consent_is_stored_with_the_campaigns_text(client, marketer, rep, campaign):
+    client.force_login(marketer)
+    _post(client, campaign=campaign.pk, consent="on", email="paul@example.com")
+    lead = Lead.objects.get()
+    assert lead.consent_text == campaign.consent_text and lead.consent_at == lead.received_at
+
+
+def test_a_known_person_is_pointed_out(client, marketer, rep, campaign):
+    client.force_login(marketer)
+    _post(client, campaign=campaign.pk, email="paul@example.com")
+    response, _received = _post(client, campaign=campaign.pk, email="paul@example.com")
+    first = Lead.objects.order_by("pk").first()
+    page = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert f"This person is known already: see lead {first.pk}." in page
+    assert Lead.objects.count() == 2  # a new enquiry is still a new lead
+
+
+def test_a_time_of_receipt_in_the_future_or_no_way_to_reach_is_refused(client, marketer):
+    client.force_login(marketer)
+    later = timezone.localtime(timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response, _ = _post(client, received_at=later)
+    assert "The time of receipt cannot lie in the future." in response.content.decode()
+    response, _ = _post(client, phone="")
+    assert "Give an email address, a phone number or a postal address." in response.content.decode()
+    assert not Lead.objects.exists()
