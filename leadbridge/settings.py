@@ -212,6 +212,11 @@ LEADBRIDGE_VERSION = "0.1.0"
 LEADBRIDGE_DEFAULT_REGION = env_str("LEADBRIDGE_DEFAULT_REGION", "DE")
 LEADBRIDGE_SWEEP_BATCH_SIZE = env_int("LEADBRIDGE_SWEEP_BATCH_SIZE", 2000)
 LEADBRIDGE_BASE_URL = env_str("LEADBRIDGE_BASE_URL", "http://127.0.0.1:8000")
+# Public web forms: at most this many submissions per visitor IP and 10 minutes
+# (spam guard beside the honeypot); behind a reverse proxy, how many
+# X-Forwarded-For hops to trust for the visitor's address.
+LEADBRIDGE_WEBFORM_RATE = (env_int("LEADBRIDGE_WEBFORM_RATE", 10), 600)
+LEADBRIDGE_TRUSTED_PROXIES = env_int("LEADBRIDGE_TRUSTED_PROXIES", 0)
 # The share of material that should go out on time; the dashboard draws it as the target line.
 LEADBRIDGE_SLA_TARGET = env_int("LEADBRIDGE_SLA_TARGET_PERCENT", 90) / 100
 
