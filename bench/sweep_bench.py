@@ -9,7 +9,6 @@ steady-state tick with 5k newly overdue (target < 250 ms).
 """
 
 import argparse
-import io
 from datetime import timedelta
 
 from _setup import bench_database, drop_bench_database, median_ms, timer

@@ -15,9 +15,9 @@ from django.views.decorators.http import require_POST
 from campaigns.models import Campaign, Channel
 from leads.models import Lead, RejectReason
 
-from .forms import CallForm, DispatchForm
 from . import metrics
 from .exports import csv_response
+from .forms import CallForm, DispatchForm
 from .models import FollowUp, Notification
 from .services import (
     FollowUpAlreadyDone,

@@ -179,6 +179,8 @@ class Lead(models.Model):
             models.Index(fields=["campaign", "received_at"], name="lead_campaign_received"),
             models.Index(fields=["team", "received_at"], name="lead_team_received"),
             models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
+            # Routing: how many leads each rep got today (leads.services.rep_for).
+            models.Index(fields=["owner", "created_at"], name="lead_owner_created"),
         ]
 
     def __str__(self) -> str:

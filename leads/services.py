@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Role, RoutingRule, Team, User
@@ -37,9 +38,18 @@ def rep_for(*, team: Team | None, now: datetime) -> User | None:
     # Lock the team row: two leads arriving at once get two different reps.
     Team.objects.select_for_update().filter(pk=team.pk).first()
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    # Today's leads per rep as a correlated count on the (owner, created_at) index:
+    # joining every lead a rep ever had grew with the data (5 ms a lead at 10k).
+    assigned_today = (
+        Lead.objects.filter(owner=OuterRef("pk"), created_at__gte=start_of_day)
+        .order_by()
+        .values("owner")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     reps = (
         User.objects.filter(team=team, role=Role.REP, is_active=True, is_absent=False)
-        .annotate(today=Count("leads", filter=Q(leads__created_at__gte=start_of_day)))
+        .annotate(today=Coalesce(Subquery(assigned_today), 0))
         .order_by(F("last_assigned_at").asc(nulls_first=True), "pk")
     )
     rep = reps.filter(today__lt=F("daily_capacity")).first() or reps.first()

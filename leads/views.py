@@ -12,8 +12,14 @@ from followups.services import CallOutcome
 
 from .forms import DecideForm, MoveForm, NoteForm, QualifyForm, ReassignForm
 from .models import Lead, RejectReason, Stage
-from .services import LeadChanged, lead_decide, lead_move, lead_note_add, lead_qualify, leads_reassign
-
+from .services import (
+    LeadChanged,
+    lead_decide,
+    lead_move,
+    lead_note_add,
+    lead_qualify,
+    leads_reassign,
+)
 
 _DETAIL_LABELS = {
     "outcome": dict(CallOutcome.CHOICES),

@@ -8,8 +8,8 @@ from django.core import mail
 from django.db import connection
 
 from accounts.models import Role
-from followups.calendar import TZ
 from followups import services
+from followups.calendar import TZ
 from followups.models import Escalation, FollowUp, Notification
 from followups.services import (
     followup_complete,
