@@ -1,6 +1,5 @@
 """Two requests for one lead at the same moment, on two PostgreSQL connections: one lead."""
 
-import threading
 import time
 
 import pytest
@@ -8,6 +7,7 @@ from django.db import connection
 
 from leads.models import Lead
 
+from ..concurrency import at_once
 from .conftest import api_client, lead_payload
 
 pytestmark = [
@@ -18,26 +18,7 @@ pytestmark = [
 
 def _both_at_once(requests):
     """Run the request callables on their own threads (own connections), started together."""
-    barrier, answers, errors = threading.Barrier(len(requests)), [], []
-
-    def run(send):
-        from django.db import connections
-
-        try:
-            barrier.wait()
-            answers.append(send())
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(send,)) for send in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    return answers
+    return at_once(*requests)
 
 
 def _slow(monkeypatch, module, name):

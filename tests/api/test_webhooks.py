@@ -21,6 +21,7 @@ from integrations.services import (
 )
 from leads.services import lead_decide
 
+from ..concurrency import at_once
 from ..factories import receive_lead
 from .conftest import lead_payload
 
@@ -325,25 +326,7 @@ def test_two_workers_at_once_send_each_delivery_once(campaign, rep, marketer):
         for i in range(12):
             receive_lead(campaign=campaign, email=f"w{i}@example.com")
         now = WebhookDelivery.objects.order_by("-next_attempt_at").first().next_attempt_at
-        barrier, reports, errors = threading.Barrier(2), [], []
-
-        def run():
-            from django.db import connections
-
-            try:
-                barrier.wait()
-                reports.append(webhook_deliveries_send(now=now, batch_size=3))
-            except Exception as exc:  # surfaced below
-                errors.append(exc)
-            finally:
-                connections.close_all()
-
-        threads = [threading.Thread(target=run) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
+        reports = at_once(*[lambda: webhook_deliveries_send(now=now, batch_size=3)] * 2)
         assert sum(r.delivered for r in reports) == 12 and len(receiver.calls) == 12
         assert len({headers["LeadBridge-Delivery"] for headers, _b in receiver.calls}) == 12
     finally:

@@ -19,6 +19,7 @@ from followups.services import (
 )
 from leads.models import LeadEvent
 
+from ..concurrency import at_once
 from ..factories import UserFactory, receive_lead
 
 RECEIVED = datetime(2026, 11, 17, 10, 0, tzinfo=TZ)  # Tuesday
@@ -179,26 +180,7 @@ def _make_overdue(campaign, count):
 def test_two_sweeps_at_once_on_two_connections_escalate_each_follow_up_once(campaign, rep, manager):
     _make_overdue(campaign, 30)
     now = at(30, 10)
-    barrier = threading.Barrier(2)
-    reports, errors = [], []
-
-    def run():
-        from django.db import connections
-
-        try:
-            barrier.wait()
-            reports.append(sweep_overdue(now=now, batch_size=7))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    reports = at_once(*[lambda: sweep_overdue(now=now, batch_size=7)] * 2)
     open_followups = FollowUp.objects.count()
     assert sum(r.overdue for r in reports) == open_followups == 60
     assert Escalation.objects.filter(level=1).count() == open_followups
