@@ -127,11 +127,6 @@ class Figures:
     def rates(self) -> dict[str, float | None]:
         return {name: self.rate(name) for name in RATES}
 
-    def __getattr__(self, name):
-        if name in METRICS:
-            return self.counts[name]
-        raise AttributeError(name)
-
 
 # Figures that depend on an open follow-up being overdue *now* are counted from
 # the follow-up side — one grouped query over the open, overdue rows (a partial

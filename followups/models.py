@@ -204,17 +204,13 @@ class FollowUp(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} – {self.lead}"
 
-    @property
-    def is_done(self) -> bool:
-        return self.completed_at is not None
-
     def is_overdue(self, now: datetime) -> bool:
         return self.completed_at is None and self.overdue_at <= now
 
     def state(self, now: datetime) -> str:
         if self.completed_at is not None:
             return "done"
-        return "overdue" if self.overdue_at <= now else "open"
+        return "overdue" if self.is_overdue(now) else "open"
 
 
 class Escalation(models.Model):

@@ -18,7 +18,7 @@ from leads.models import Lead, RejectReason
 from . import metrics
 from .exports import csv_response
 from .forms import CallForm, DispatchForm
-from .models import FollowUp, Notification
+from .models import FollowUp
 from .services import (
     FollowUpAlreadyDone,
     call_log,
@@ -418,5 +418,5 @@ def notifications_read(request):
 @login_required
 def bell(request):
     """htmx-polled partial: the unread count, refreshed every 20 s on every page."""
-    unread = Notification.objects.filter(recipient=request.user, read_at__isnull=True)
-    return render(request, "followups/_bell.html", {"unread_notifications": unread.count()})
+    return render(request, "followups/_bell.html",
+                  {"unread_notifications": request.user.notifications.unread().count()})
