@@ -68,6 +68,7 @@ run: install
 	@$(PY) bin/check-port $(PORT)
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput
+	@echo "Loading demo data (the first run takes about a minute; later runs skip it)..."
 	$(PY) manage.py seed_demo
 	@echo "LeadBridge: http://127.0.0.1:$(PORT)/  (marketing | rep | manager | admin, password leadbridge-demo). Ctrl-C stops web, worker and beat."
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start -f Procfile.dev --env /dev/null --port $(PORT)
