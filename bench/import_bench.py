@@ -41,7 +41,7 @@ from django.db import connection, transaction  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.models import Role, Team, User  # noqa: E402
-from campaigns.models import Campaign, InfoMaterial  # noqa: E402
+from campaigns.models import Campaign, InfoMaterial, MaterialEmail  # noqa: E402
 from followups.models import FollowUp  # noqa: E402
 from leads import imports, tasks  # noqa: E402
 from leads.models import ImportJob, Lead, LeadEvent  # noqa: E402
@@ -293,6 +293,9 @@ print(
     f"created {job.created_count:,} leads, {followups:,} follow-ups, {events:,} timeline rows; "
     f"{job.failed:,} rows reported as errors, {job.duplicate_count:,} known"
 )
+if args.material == "digital":
+    emailed = MaterialEmail.objects.filter(lead__campaign=campaign).count()
+    print(f"digital material emailed at intake: {emailed:,} leads (outbox rows for the worker)")
 print(f"upload + preview (read, count, store): {preview_s:6.1f} s")
 print(f"import_run (validate, route, write):  {run_s:6.1f} s")
 print(f"TOTAL                                  {total_s:6.1f} s   (target < 30 s)")

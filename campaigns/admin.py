@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from .models import Campaign, InfoMaterial
+from .models import Campaign, InfoMaterial, MaterialEmail
 
 
 @admin.register(InfoMaterial)
@@ -18,3 +20,20 @@ class CampaignAdmin(admin.ModelAdmin):
     filter_horizontal = ["materials"]
     readonly_fields = ["form_key", "signed_off_by", "signed_off_at"]
     date_hierarchy = "starts_on"
+
+
+@admin.register(MaterialEmail)
+class MaterialEmailAdmin(admin.ModelAdmin):
+    list_display = ["to", "lead", "material", "state", "created_at", "sent_at", "error"]
+    list_filter = ["state"]
+    search_fields = ["to"]
+    raw_id_fields = ["lead", "followup"]
+    readonly_fields = ["created_at", "sent_at", "error"]
+    actions = ["send_again"]
+
+    @admin.action(description=gettext_lazy("Send again (failed or stuck in sending)"))
+    def send_again(self, request, queryset):
+        changed = queryset.exclude(state=MaterialEmail.State.SENT).update(
+            state=MaterialEmail.State.PENDING, error=""
+        )
+        self.message_user(request, _("%(n)d emails will go out with the worker's next run.") % {"n": changed})

@@ -159,3 +159,44 @@ class Campaign(models.Model):
         if language.startswith("en") and self.consent_text_en.strip():
             return self.consent_text_en
         return self.consent_text
+
+
+class MaterialEmail(models.Model):
+    """The outbox of digital material: written in the transaction that records the
+    dispatch, sent by the worker once (claimed pending → sending before it goes out).
+
+    The request, the web form and the import never wait on SMTP, an outage loses
+    nothing (rows stay pending, or failed for a person to retry in the admin), and a
+    retried task cannot send twice.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="material_emails")
+    followup = models.ForeignKey(
+        "followups.FollowUp", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    material = models.ForeignKey(InfoMaterial, on_delete=models.SET_NULL, null=True, blank=True)
+    to = models.EmailField(_("to"))
+    state = models.CharField(_("state"), max_length=10, choices=State, default=State.PENDING)
+    created_at = models.DateTimeField(_("dispatched at"))
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("material email")
+        verbose_name_plural = _("material emails")
+        indexes = [
+            # The worker's claim: only the few pending rows are in it.
+            models.Index(
+                fields=["id"], condition=Q(state="pending"), name="material_email_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.to} ({self.get_state_display()})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -10,7 +11,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team, User
@@ -18,7 +19,9 @@ from followups.models import FollowUp, SlaPolicy
 from leads.models import Lead, RejectReason, Stage
 from leads.services import Intake, OnDuplicate, lead_receive
 
-from .models import Campaign, Channel, InfoMaterial
+from .models import Campaign, Channel, InfoMaterial, MaterialEmail
+
+log = logging.getLogger(__name__)
 
 
 class CampaignError(Exception):
@@ -433,6 +436,70 @@ def material_autosend(
     if target is None:
         return None
     return material_dispatch(followup=target, by=None, at=now, postal=False)
+
+
+def material_emails_send(*, now: datetime, batch_size: int = 100) -> int:
+    """Send the pending material emails (the outbox material_dispatch writes), each at
+    most once: rows are claimed (pending → sending) and committed before sending, so a
+    doubled or retried task cannot send one twice; a worker killed between claim and
+    send leaves the row in "sending" for a person to see and send again."""
+    sent = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                MaterialEmail.objects.filter(state=MaterialEmail.State.PENDING)
+                .order_by("pk")
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            MaterialEmail.objects.filter(pk__in=ids, state=MaterialEmail.State.PENDING).update(
+                state=MaterialEmail.State.SENDING
+            )
+        if not ids:
+            return sent
+        for outgoing in MaterialEmail.objects.filter(pk__in=ids).select_related(
+            "lead", "material"
+        ):
+            error = _material_email_send(outgoing)
+            MaterialEmail.objects.filter(pk=outgoing.pk).update(
+                state=MaterialEmail.State.FAILED if error else MaterialEmail.State.SENT,
+                sent_at=None if error else now,
+                error=error,
+            )
+            sent += not error
+
+
+def _material_email_send(outgoing: MaterialEmail) -> str:
+    """The digital material to the lead, attached when there is a file, else linked.
+    Returns "" when sent, else what went wrong (kept on the row)."""
+    from django.core.mail import EmailMessage
+
+    lead, material = outgoing.lead, outgoing.material
+    with translation.override("de" if lead.country in {"DE", "AT", "CH"} else "en"):
+        lines = [
+            _("Dear %(name)s,") % {"name": lead.contact_name},
+            "",
+            _("thank you for your interest. Here is the information you asked for."),
+        ]
+        if material is not None:
+            lines += ["", material.title]
+            if material.url:
+                lines.append(material.url)
+            if material.description:
+                lines += ["", material.description]
+        message = EmailMessage(
+            subject=material.title if material else _("Your information material"),
+            body="\n".join(lines),
+            to=[outgoing.to],
+        )
+    try:
+        if material is not None and material.file:
+            message.attach_file(material.file.path)
+        message.send()
+    except Exception as exc:  # SMTP or a missing file: recorded on the row, not raised
+        log.exception("material email %s: sending failed", outgoing.pk)
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return ""
 
 
 @transaction.atomic

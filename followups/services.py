@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.models import Role, Team, User
-from campaigns.models import Channel
+from campaigns.models import Channel, MaterialEmail
 from integrations.services import webhook_deliveries_for_overdue
 from leads.models import Lead, LeadEvent
 
@@ -245,8 +245,14 @@ def material_dispatch(*, followup: FollowUp, by: User | None, at: datetime, post
     )
     _milestone(lead, "material_sent_at", at, minutes_field="material_minutes",
                material_on_time=at <= followup.overdue_at)
-    if not postal and lead.email:
-        transaction.on_commit(lambda: _email_material(lead_id=lead.pk))
+    if not postal and lead.email:  # the worker sends it (campaigns.services.material_emails_send)
+        MaterialEmail.objects.create(
+            lead=lead,
+            followup=followup,
+            material_id=lead.requested_material_id,
+            to=lead.email,
+            created_at=at,
+        )
     already_booked = FollowUp.objects.open().filter(lead=lead, kind=FollowUp.Kind.CALLBACK).first()
     if already_booked is not None:  # e.g. the web call request: one open call-back at a time
         return already_booked
@@ -262,34 +268,6 @@ def material_dispatch(*, followup: FollowUp, by: User | None, at: datetime, post
         by=by,
         at=at,
     )
-
-
-def _email_material(*, lead_id: int) -> None:
-    """The digital material to the lead: attached when there is a file, else linked."""
-    from django.core.mail import EmailMessage
-
-    lead = Lead.objects.select_related("requested_material", "campaign").get(pk=lead_id)
-    material = lead.requested_material
-    with translation.override("de" if lead.country in {"DE", "AT", "CH"} else "en"):
-        lines = [_("Dear %(name)s,") % {"name": lead.contact_name}, "",
-                 _("thank you for your interest. Here is the information you asked for.")]
-        if material is not None:
-            lines += ["", material.title]
-            if material.url:
-                lines.append(material.url)
-            if material.description:
-                lines += ["", material.description]
-        message = EmailMessage(
-            subject=material.title if material else _("Your information material"),
-            body="\n".join(lines),
-            to=[lead.email],
-        )
-    if material is not None and material.file:
-        message.attach_file(material.file.path)
-    try:
-        message.send()
-    except Exception:  # the dispatch is recorded; a failed send is logged for a person to retry
-        log.exception("lead %s: material email failed", lead_id)
 
 
 class CallOutcome:

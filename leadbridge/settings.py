@@ -179,6 +179,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    # Digital material goes out "at once": the outbox is read every 10 seconds.
+    "send-material-emails": {
+        "task": "campaigns.tasks.send_material_emails_task",
+        "schedule": 10.0,
+        "options": {"expires": 8},
+    },
     "send-notification-emails": {
         "task": "followups.tasks.send_notification_emails_task",
         "schedule": 60.0,

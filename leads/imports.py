@@ -1028,7 +1028,7 @@ class _Chunk:
 class _NewLead:
     """A lead of the chunk not written yet: its column values, and its pk once written."""
 
-    __slots__ = ("line", "values", "pk", "owner", "team", "followups")
+    __slots__ = ("line", "values", "pk", "owner", "team", "followups", "sent_at")
 
     def __init__(self, line: int, values: dict):
         self.line = line
@@ -1037,6 +1037,7 @@ class _NewLead:
         self.owner = None
         self.team = None
         self.followups: list[dict] = []
+        self.sent_at: datetime | None = None  # digital material emailed at intake
 
 
 def _defaults(model) -> dict:
@@ -1112,6 +1113,73 @@ def _insert(model, rows: list[dict]) -> list[int]:
     return pks
 
 
+class _Span:
+    """Business-time results for one chunk's dispatch instants, computed at the two ends
+    of the span instead of once per row.
+
+    A chunk's rows are received at now + line µs (see _Chunk.instant), a span of well
+    under a second. A count of business minutes never falls as the instant moves on,
+    so if both ends give the same count every instant between does. A deadline that
+    moves by exactly the span from one end to the other, with both ends inside one
+    open office interval, moves with the clock for every instant between (business
+    time runs like the clock there). Otherwise — the span crosses an opening or a
+    closing — each row is computed itself. tests/leads/test_import_equivalence.py
+    holds both cases to the row-by-row results.
+    """
+
+    DEADLINES = ("starts_at", "warn_at", "due_at", "overdue_at", "escalate_at", "reassign_at")
+
+    def __init__(self, lo: datetime, hi: datetime):
+        self.lo, self.hi = lo, hi
+        self._minutes: dict = {}
+        self._shapes: dict = {}
+
+    def minutes(self, calendar, start: datetime, at: datetime) -> int:
+        key = (calendar, start)
+        if key not in self._minutes:
+            lo = calendar.business_minutes_between(start, self.lo)
+            hi = calendar.business_minutes_between(start, self.hi)
+            self._minutes[key] = lo if lo == hi else None
+        same = self._minutes[key]
+        return calendar.business_minutes_between(start, at) if same is None else same
+
+    def shape(self, calendar, key, at: datetime, build: Callable[[datetime], dict]) -> dict:
+        """build(at) for a shape whose deadlines follow `at`; computed twice per key."""
+        if key not in self._shapes:
+            lo, hi = build(self.lo), build(self.hi)
+            self._shapes[key] = lo if self._moves_with_clock(calendar, lo, hi) else None
+        base = self._shapes[key]
+        if base is None:
+            return build(at)
+        shift = at - self.lo
+        return {
+            **base,
+            **{name: base[name] + shift for name in self.DEADLINES if base[name] is not None},
+        }
+
+    def _moves_with_clock(self, calendar, lo: dict, hi: dict) -> bool:
+        span = self.hi - self.lo
+        for name in self.DEADLINES:
+            a, b = lo[name], hi[name]
+            if a is None and b is None:
+                continue
+            if a is None or b is None or b - a != span or not self._one_interval(calendar, a, b):
+                return False
+        return True
+
+    @staticmethod
+    def _one_interval(calendar, a: datetime, b: datetime) -> bool:
+        """a and b lie in the same open stretch of office hours."""
+        from followups.calendar import TZ
+
+        a_local, b_local = a.astimezone(TZ), b.astimezone(TZ)
+        return (
+            calendar.snap(a) == a
+            and a_local.date() == b_local.date()
+            and b_local.time() < calendar.closes_at
+        )
+
+
 class _Pending:
     """New leads of a chunk waiting to be written together, as lead_receive would write them.
 
@@ -1131,6 +1199,8 @@ class _Pending:
         self._material = None
         self._material_read = False
         self._policies: dict = {}
+        self._calendars: dict = {}
+        self._span: _Span | None = None
         self._shapes = chunk.shapes
         self._lead_defaults = _defaults(Lead)
 
@@ -1222,18 +1292,22 @@ class _Pending:
             return
         chunk = self.chunk
         written = timezone.now()  # created_at/updated_at, as auto_now would set them
-        for new in self.leads:
+        policies = [self._policy(new.values) for new in self.leads]
+        autosend = self._autosend_material()
+        lines = [new.line for new in self.leads]
+        self._span = _Span(chunk.instant(min(lines)), chunk.instant(max(lines)))
+        for new, policy in zip(self.leads, policies, strict=True):
             new.values["created_at"] = new.values["updated_at"] = written
+            if autosend:
+                self._material_sent(new, policy)
         pks = _insert(Lead, [new.values for new in self.leads])
         for new, pk in zip(self.leads, pks, strict=True):
             new.pk = pk
         self.router.written(pks)
         followup_defaults = _defaults(FollowUp)
         followup_rows = []
-        policies = []
-        for new in self.leads:
-            policy = self._policy(new.values)
-            policies.append(policy)
+        booked = {}  # lead pk → the call-back its dispatched material booked
+        for new, policy in zip(self.leads, policies, strict=True):
             new.followups = [
                 {
                     **followup_defaults,
@@ -1246,6 +1320,11 @@ class _Pending:
                 for shape in self._followup_shape(new, policy)
             ]
             followup_rows.extend(new.followups)
+            if new.sent_at is not None:
+                callback = self._dispatch(new, policy, followup_defaults, written)
+                if callback is not None:
+                    booked[new.pk] = callback
+                    followup_rows.append(callback)
         _insert(FollowUp, followup_rows)
         event_defaults = {**_defaults(LeadEvent), "created_at": written}
         campaign_name = chunk.campaign.name if chunk.campaign else None
@@ -1308,40 +1387,154 @@ class _Pending:
                         "data": created_data[key],
                     }
                 )
+            if new.sent_at is not None:
+                events.extend(self._dispatch_events(new, booked.get(new.pk), event_defaults))
         _insert(LeadEvent, events)
+        self._outbox([new for new in self.leads if new.sent_at is not None])
         # lead_receive queues the lead.created webhook per lead; here one set-based call
         # for the batch (occurred_at: the chunk's now, not each row's microsecond instant).
         webhook_deliveries_for_leads(event=Event.LEAD_CREATED, lead_ids=pks, now=chunk.now)
         self.router.save()
-        self._autosend()
         outcome.created += len(self.leads)
         self.leads = []
 
-    def _autosend(self) -> None:
-        """Digital material with consent goes out now, through the real dispatch service."""
-        from campaigns.services import material_autosend
+    # -- digital material at intake: campaigns.services.material_autosend, in bulk ---------
+    # material_autosend → followups.services.material_dispatch for each lead, as rows:
+    # the send-material follow-up closed as emailed, the handoff milestone on the lead,
+    # the call-back counted from the dispatch (unless a web call request is open
+    # already), the MATERIAL_SENT and FOLLOWUP_CREATED timeline rows and the outbox
+    # row the worker sends. tests/leads/test_import_equivalence.py holds it to them.
+
+    def _autosend_material(self) -> bool:
+        material = self.first_material()
+        return material is not None and not material.is_printed
+
+    def _open_material(self, rows: list[dict]) -> dict | None:
         from followups.models import FollowUp
 
-        material = self.first_material()
-        if material is None or material.is_printed:
+        return next(
+            (r for r in rows if r["kind"] == FollowUp.Kind.MATERIAL and r["completed_at"] is None),
+            None,
+        )
+
+    def _material_sent(self, new: _NewLead, policy) -> None:
+        """Before the lead is written: is it emailed now, and its milestone if so."""
+        values = new.values
+        if not (values["requests_material"] and values["email"] and values["consent_at"]):
             return
-        for new in self.leads:
-            values = new.values
-            if not (values["requests_material"] and values["email"] and values["consent_at"]):
-                continue
-            lead = Lead(
-                **{k: v for k, v in values.items() if k != "requested_material_id"},
-                requested_material=material,
+        material = self._open_material(self._followup_shape(new, policy))
+        if material is None:
+            return
+        at = self.chunk.instant(new.line)
+        minutes = self._span.minutes(self._calendar(new.team), values["received_at"], at)
+        new.sent_at = at
+        values["material_sent_at"] = at
+        values["material_minutes"] = max(minutes, 0)
+        values["material_on_time"] = at <= material["overdue_at"]
+
+    def _calendar(self, team):
+        from followups.services import calendar_for
+
+        key = team.pk if team else None
+        if key not in self._calendars:
+            self._calendars[key] = calendar_for(team=team)
+        return self._calendars[key]
+
+    def _dispatch(self, new: _NewLead, policy, defaults: dict, written: datetime) -> dict | None:
+        """Close the send-material follow-up as emailed; the call-back it books, if any."""
+        from followups.models import FollowUp
+        from followups.services import followup_build
+
+        at = new.sent_at
+        material = self._open_material(new.followups)
+        material.update(completed_at=at, completed_by_id=None, outcome="emailed", note="",
+                        updated_at=at)
+        if any(
+            r["kind"] == FollowUp.Kind.CALLBACK and r["completed_at"] is None
+            for r in new.followups
+        ):
+            return None  # the web call request: one open call-back at a time
+        calendar = self._calendar(new.team)
+        skip = {"id", "lead_id", "assignee_id", "created_at", "updated_at"}
+
+        def build(starts_at: datetime) -> dict:
+            callback = followup_build(
+                lead=Lead(team=new.team),
+                kind=FollowUp.Kind.CALLBACK,
+                rule="callback_after_digital",
+                policy=policy,
+                starts_at=starts_at,
+                calendar=calendar,
             )
-            lead.pk = new.pk
-            lead._state.adding = False
-            lead.team, lead.owner = new.team, new.owner
-            followups = []
-            for row in new.followups:
-                followup = FollowUp(**{k: v for k, v in row.items() if k != "lead_id"}, lead=lead)
-                followup._state.adding = False
-                followups.append(followup)
-            material_autosend(lead=lead, now=self.chunk.instant(new.line), followups=followups)
+            return {
+                f.attname: _plain(getattr(callback, f.attname))
+                for f in FollowUp._meta.concrete_fields
+                if f.attname not in skip
+            }
+
+        return {
+            **defaults,
+            **self._span.shape(calendar, (calendar, policy.pk, policy.updated_at), at, build),
+            "lead_id": new.pk,
+            "assignee_id": new.values["owner_id"],
+            "created_at": written,
+            "updated_at": written,
+        }
+
+    def _dispatch_events(self, new: _NewLead, callback: dict | None, defaults: dict) -> list:
+        from followups.models import FollowUp
+
+        sent = next(r for r in new.followups if r["kind"] == FollowUp.Kind.MATERIAL)
+        events = [
+            {
+                **defaults,
+                "lead_id": new.pk,
+                "followup_id": sent["id"],
+                "kind": "material_sent",
+                "actor_id": None,
+                "at": new.sent_at,
+                "data": {"postal": False, "material": str(self.first_material())},
+            }
+        ]
+        if callback is not None:
+            events.append(
+                {
+                    **defaults,
+                    "lead_id": new.pk,
+                    "followup_id": callback["id"],
+                    "kind": "followup_created",
+                    "actor_id": None,
+                    "at": new.sent_at,
+                    "data": {"kind": callback["kind"], "due_at": callback["due_at"].isoformat()},
+                }
+            )
+        return events
+
+    def _outbox(self, sent: list[_NewLead]) -> None:
+        """The emails, for the worker to send (campaigns.services.material_emails_send)."""
+        from campaigns.models import MaterialEmail
+        from followups.models import FollowUp
+
+        if not sent:
+            return
+        defaults = _defaults(MaterialEmail)
+        material = self.first_material()
+        _insert(
+            MaterialEmail,
+            [
+                {
+                    **defaults,
+                    "lead_id": new.pk,
+                    "followup_id": next(
+                        r["id"] for r in new.followups if r["kind"] == FollowUp.Kind.MATERIAL
+                    ),
+                    "material_id": material.pk,
+                    "to": new.values["email"],
+                    "created_at": new.sent_at,
+                }
+                for new in sent
+            ],
+        )
 
 
 # --- the job -----------------------------------------------------------------------------

@@ -7,14 +7,15 @@ aside).
 """
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone, translation
 
 from accounts.models import Role, RoutingRule
-from campaigns.models import Channel
+from campaigns.models import Channel, MaterialEmail
+from followups.calendar import TZ
 from followups.models import FollowUp, SlaPolicy
 from leads.imports import ImportOptions, _Chunk, parse_rows
 from leads.models import Lead, LeadEvent
@@ -73,7 +74,7 @@ _FOLLOWUP_FIELDS = [
 ]
 
 
-def _snapshot(outcome, start_callbacks: int) -> dict:
+def _snapshot(outcome) -> dict:
     leads = {lead.pk: lead for lead in Lead.objects.all()}
     labels = {pk: _label(lead) for pk, lead in leads.items()}
     lead_rows = {
@@ -126,7 +127,12 @@ def _snapshot(outcome, start_callbacks: int) -> dict:
             )
             for i in outcome.issues
         ],
-        "emails_queued": len(connection.run_on_commit) - start_callbacks,
+        # the material emails the worker will send (the outbox rows)
+        "material_emails": sorted(
+            (labels[m.lead_id], followup_labels.get(m.followup_id), m.material_id, m.to,
+             m.state, m.created_at)
+            for m in MaterialEmail.objects.all()
+        ),
     }
 
 
@@ -134,10 +140,9 @@ def _run(path: str, rows, *, campaign, actor, on_duplicate, now) -> dict:
     result = {}
     try:
         with transaction.atomic():
-            start = len(connection.run_on_commit)
             chunk = _Chunk(campaign=campaign, actor=actor, on_duplicate=on_duplicate, now=now)
             outcome = chunk.run_batched(rows) if path == "batched" else chunk.run_one_by_one(rows)
-            result = _snapshot(outcome, start)
+            result = _snapshot(outcome)
             raise _Rollback
     except _Rollback:
         pass
@@ -204,9 +209,20 @@ def setup(db):
     return {"team": team, "reps": reps, "marketer": marketer, "digital": digital}
 
 
+# When the import runs: the rows' instants (now + line µs) inside office hours, across
+# the closing time (the bulk path then computes each dispatch itself, see _Span), and
+# at night.
+NOWS = {
+    "office_hours": datetime(2026, 3, 10, 10, 30, tzinfo=TZ),
+    "across_closing": datetime(2026, 3, 10, 16, 59, 59, 999_990, tzinfo=TZ),
+    "night": datetime(2026, 3, 10, 23, 15, tzinfo=TZ),
+}
+
+
 @pytest.mark.parametrize("on_duplicate", ["skip", "merge"])
 @pytest.mark.parametrize("with_team", [True, False])
-def test_bulk_and_one_by_one_write_the_same_rows(setup, on_duplicate, with_team):
+@pytest.mark.parametrize("when", sorted(NOWS))
+def test_bulk_and_one_by_one_write_the_same_rows(setup, on_duplicate, with_team, when):
     campaign = CampaignFactory(
         name="Messe",
         channel=Channel.TRADE_FAIR,
@@ -214,7 +230,7 @@ def test_bulk_and_one_by_one_write_the_same_rows(setup, on_duplicate, with_team)
         team=setup["team"] if with_team else None,
         materials=[setup["digital"]],
     )
-    now = timezone.now()
+    now = NOWS[when]
     # A lead known from before (another campaign): row A12 is its duplicate.
     receive_lead(
         email="known@earlier.example",
@@ -241,7 +257,7 @@ def test_bulk_and_one_by_one_write_the_same_rows(setup, on_duplicate, with_team)
     assert batched["outcome"] == one_by_one["outcome"]
     assert batched["issues"] == one_by_one["issues"]
     assert batched["reps"] == one_by_one["reps"]
-    assert batched["emails_queued"] == one_by_one["emails_queued"]
+    assert batched["material_emails"] == one_by_one["material_emails"]
     assert batched["leads"] == one_by_one["leads"]
     assert batched["followups"] == one_by_one["followups"]
     assert batched["events"] == one_by_one["events"]
@@ -249,7 +265,7 @@ def test_bulk_and_one_by_one_write_the_same_rows(setup, on_duplicate, with_team)
     # and the scenario really exercised what it is meant to
     created, duplicates, failed = batched["outcome"]
     assert (created, duplicates, failed) == (8, 5, 2)
-    assert batched["emails_queued"] >= 3  # digital material with consent went out
+    assert len(batched["material_emails"]) >= 3  # digital material with consent went out
     owners = {
         row["owner_id"] for row in batched["leads"].values() if row["campaign_id"] == campaign.pk
     }
@@ -307,7 +323,6 @@ def test_an_import_in_many_chunks_with_a_web_lead_in_between_equals_one_by_one(
     result_a = {}
     try:
         with transaction.atomic():
-            start = len(connection.run_on_commit)
             job = imports.import_start(
                 campaign=campaign, name="scan.csv", data=CSV.encode(), by=setup["marketer"], now=now
             )
@@ -339,10 +354,9 @@ def test_an_import_in_many_chunks_with_a_web_lead_in_between_equals_one_by_one(
             monkeypatch.setattr(imports, "_commit_chunk", real_commit)
             assert len(calls) == 4
             snap = _snapshot(
-                imports.Outcome(job.created_count, job.duplicate_count, job.failed), start
+                imports.Outcome(job.created_count, job.duplicate_count, job.failed)
             )
             snap["issues"] = _issues_from_db(job)
-            snap["emails_queued"] -= 1  # import_configure's task enqueue
             result_a = snap
             raise _Rollback
     except _Rollback:
@@ -357,7 +371,6 @@ def test_an_import_in_many_chunks_with_a_web_lead_in_between_equals_one_by_one(
     result_b = {}
     try:
         with transaction.atomic():
-            start = len(connection.run_on_commit)
             chunk = _Chunk(
                 campaign=campaign, actor=setup["marketer"], on_duplicate="merge", now=now
             )
@@ -372,7 +385,7 @@ def test_an_import_in_many_chunks_with_a_web_lead_in_between_equals_one_by_one(
                 first.failed + rest.failed,
                 first.issues + rest.issues,
             )
-            result_b = _snapshot(outcome, start)
+            result_b = _snapshot(outcome)
             raise _Rollback
     except _Rollback:
         pass
@@ -381,10 +394,42 @@ def test_an_import_in_many_chunks_with_a_web_lead_in_between_equals_one_by_one(
         "outcome",
         "issues",
         "reps",
-        "emails_queued",
+        "material_emails",
         "leads",
         "followups",
         "events",
         "webhooks",
     ):
         assert result_a[key] == result_b[key], key
+
+
+@pytest.mark.parametrize(
+    ("when", "shared"), [("office_hours", True), ("across_closing", False), ("night", False)]
+)
+def test_the_span_shares_a_dispatch_computation_only_where_business_time_runs_with_the_clock(
+    when, shared
+):
+    """_Span computes the deadlines twice per chunk, not per row, only where that is exact."""
+    from followups.services import calendar_for, deadlines_for
+    from leads.imports import _Span
+
+    calendar = calendar_for(team=None)
+    policy = SlaPolicy(name="x")
+    lo = NOWS[when]
+    span = _Span(lo, lo + timedelta(microseconds=50))
+
+    def build(starts_at):
+        return {
+            "starts_at": starts_at,
+            **deadlines_for(
+                policy=policy,
+                calendar=calendar,
+                starts_at=starts_at,
+                due=policy.duration("callback_after_digital_due"),
+            ).__dict__,
+        }
+
+    for line in range(51):
+        at = lo + timedelta(microseconds=line)
+        assert span.shape(calendar, "callback", at, build) == build(at)
+    assert (span._shapes["callback"] is not None) is shared

@@ -9,6 +9,8 @@ from django.core import mail
 from django.db import IntegrityError
 from django.utils import timezone, translation
 
+from campaigns.models import MaterialEmail
+from campaigns.services import material_emails_send
 from followups.models import FollowUp
 from leads import imports
 from leads.imports import import_configure, import_run, import_start, reason_text
@@ -209,7 +211,15 @@ def test_digital_material_with_consent_is_emailed_at_once_printed_material_waits
     )
     assert anna.material_sent_at is not None
     assert bo.consent_at is None and bo.followups.get(kind="material").completed_at is None
+    # the import only queued it; the worker's next run sends it, once
+    assert mail.outbox == []
+    assert list(MaterialEmail.objects.values_list("to", "state")) == [
+        ("anna@example.com", "pending")
+    ]
+    assert material_emails_send(now=timezone.now()) == 1
+    assert material_emails_send(now=timezone.now()) == 0
     assert [m.to for m in mail.outbox] == [["anna@example.com"]]
+    assert "https://x.example/wp" in mail.outbox[0].body
 
     # the fair's catalogue is printed: a dispatch follow-up for sales, nothing mailed
     mail.outbox.clear()
@@ -222,6 +232,7 @@ def test_digital_material_with_consent_is_emailed_at_once_printed_material_waits
         )
     printed = Lead.objects.get(email="ann2@example.com").followups.get(kind="material")
     assert (printed.rule, printed.completed_at) == ("material_printed", None)
+    assert material_emails_send(now=timezone.now()) == 0
     assert mail.outbox == []
 
 

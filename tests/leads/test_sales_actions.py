@@ -6,6 +6,7 @@ import pytest
 from django.core import mail
 
 from accounts.models import Role
+from campaigns.services import material_emails_send
 from followups.calendar import TZ
 from followups.models import FollowUp
 from followups.services import FollowUpAlreadyDone, call_log, material_dispatch
@@ -28,13 +29,15 @@ def callback(campaign, rep):
 
 
 @pytest.mark.django_db
-def test_digital_material_is_emailed_to_the_lead_and_starts_the_call_back_clock(campaign, rep, django_capture_on_commit_callbacks):
+def test_digital_material_is_emailed_to_the_lead_and_starts_the_call_back_clock(campaign, rep):
     campaign.materials.set([InfoMaterialFactory(kind="digital", title="Whitepaper", url="https://example.com/wp.pdf")])
     lead = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True, email="kunde@example.com")
     material = lead.followups.get(kind="material")
-    with django_capture_on_commit_callbacks(execute=True):
-        callback = material_dispatch(followup=material, by=rep, at=at(17, 10, 5), postal=False)
+    callback = material_dispatch(followup=material, by=rep, at=at(17, 10, 5), postal=False)
     assert callback.due_at == at(19, 10, 5)
+    assert mail.outbox == []  # the worker sends it, once
+    assert material_emails_send(now=at(17, 10, 6)) == 1
+    assert material_emails_send(now=at(17, 10, 7)) == 0
     assert [m.to for m in mail.outbox] == [["kunde@example.com"]]
     assert "https://example.com/wp.pdf" in mail.outbox[0].body
 

@@ -46,7 +46,7 @@ from django.utils import timezone
 from faker import Faker
 
 from accounts.models import Role, RoutingRule, Team, User
-from campaigns.models import Campaign, Channel, InfoMaterial
+from campaigns.models import Campaign, Channel, InfoMaterial, MaterialEmail
 from followups.calendar import TZ, BusinessCalendar
 from followups.models import Escalation, FollowUp, Notification, SlaPolicy
 from followups.services import (
@@ -1291,6 +1291,10 @@ class DemoSeeder:
         )
         mine.filter(created_at__lt=self.limit - timedelta(days=1)).update(
             read_at=F("created_at") + timedelta(hours=3)
+        )
+        # Likewise the digital material of the history went out when it was dispatched.
+        MaterialEmail.objects.filter(lead__in=demo, created_at__lt=self.limit).update(
+            state=MaterialEmail.State.SENT, sent_at=F("created_at")
         )
 
     # --- report -------------------------------------------------------------------
