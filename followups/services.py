@@ -557,10 +557,13 @@ def _claim_sql(*, level: int, column: str, now: datetime, size: int) -> list[_Cl
             INSERT INTO {Escalation._meta.db_table} (followup_id, level, at, data)
             SELECT id, %(level)s, %(now)s, '{{}}'::jsonb FROM moved
         )
-        -- a correlated lookup, not a join: a join tempts the planner into
-        -- hashing the whole lead table for a batch of a few thousand rows
+        -- The team only matters where the team lead is told (level 2, or nobody
+        -- is assigned): looked up for those rows alone, and as a correlated
+        -- lookup, not a join, which tempts the planner into hashing all leads.
         SELECT id, lead_id, assignee_id,
-               (SELECT team_id FROM {Lead._meta.db_table} AS lead WHERE lead.id = moved.lead_id)
+               CASE WHEN {"TRUE" if level == 2 else "assignee_id IS NULL"} THEN
+                   (SELECT team_id FROM {Lead._meta.db_table} AS lead WHERE lead.id = moved.lead_id)
+               END
         FROM moved
     """
     with connection.cursor() as cursor:
