@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Channel
+from leads.models import Stage
 
 from .calendar import BusinessDuration, validate_business_duration
 
@@ -343,10 +344,11 @@ class DigestRun(models.Model):
 
 
 class DashboardCell(models.Model):
-    """Lead counts per local day of receipt and (team, rep, campaign, channel, stage).
+    """Lead counts per local day of receipt and (team, rep, campaign, channel).
 
-    The n_* columns are exactly metrics.lead_aggregates(): each figure keeps its one
-    definition (metrics.METRIC_FILTERS), the rollup only stores its counts.
+    The n_* columns are exactly metrics.lead_aggregates() and metrics.STAGE_AGGREGATES:
+    each figure keeps its one definition (metrics.METRIC_FILTERS), the rollup only
+    stores its counts. (A new lead stage needs a migration here; makemigrations says so.)
     """
 
     day = models.DateField()
@@ -354,7 +356,6 @@ class DashboardCell(models.Model):
     owner_id = models.IntegerField(null=True)
     campaign_id = models.IntegerField(null=True)
     channel = models.CharField(max_length=20)
-    stage = models.CharField(max_length=15)
     n_leads = models.PositiveIntegerField(default=0)
     n_material_requested = models.PositiveIntegerField(default=0)
     n_material_on_time = models.PositiveIntegerField(default=0)
@@ -366,6 +367,9 @@ class DashboardCell(models.Model):
     n_rejected = models.PositiveIntegerField(default=0)
     n_material_sent_late = models.PositiveIntegerField(default=0)
     n_material_unsent = models.PositiveIntegerField(default=0)
+    for _stage in Stage:
+        locals()[f"n_stage_{_stage}"] = models.PositiveIntegerField(default=0)
+    del _stage
 
     class Meta:
         # Every dashboard read is a range of days (the period), then scope filters.

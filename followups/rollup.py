@@ -46,7 +46,9 @@ from .models import (
 )
 
 KEY = ("team_id", "owner_id", "campaign_id", "channel")  # besides the day; columns of Lead too
-CELL_COUNTS = [f.name for f in DashboardCell._meta.fields if f.name.startswith("n_")]
+# The figures' counts (metrics.lead_aggregates); the n_stage_* columns are the funnel's.
+CELL_COUNTS = [f.name for f in DashboardCell._meta.fields
+               if f.name.startswith("n_") and f.name not in metrics.STAGE_AGGREGATES]
 PACKED = np.dtype("<i4")  # DashboardMinutes.values: little-endian int32, whatever the machine
 
 
@@ -144,8 +146,8 @@ def _insert_select(model, columns: list[str], rows: QuerySet, extra: dict | None
 
 def _insert_lead_rows(leads: QuerySet, *, now: datetime) -> None:
     leads = leads.annotate(day=TruncDate("received_at"))
-    _insert_select(DashboardCell, ["day", *KEY, "stage", *CELL_COUNTS],
-                   leads.values("day", *KEY, "stage").annotate(**metrics.lead_aggregates(now)).order_by())
+    counts = {**metrics.lead_aggregates(now), **metrics.STAGE_AGGREGATES}
+    _insert_select(DashboardCell, ["day", *KEY, *counts], leads.values("day", *KEY).annotate(**counts).order_by())
     for field in metrics.DURATIONS:
         rows = leads.filter(**{f"{field}__isnull": False}).values_list("day", *KEY, field).order_by()
         packed: dict[tuple, list[int]] = defaultdict(list)
@@ -304,7 +306,7 @@ def ageing(part: metrics.Slice) -> list[tuple[str, int]]:
 
 def funnel(part: metrics.Slice) -> list[tuple[str, int]]:
     cells = part.apply(DashboardCell.objects.all(), day_field="day")
-    return metrics.funnel_from(dict(cells.values_list("stage").annotate(n=Sum("n_leads")).order_by()))
+    return metrics.funnel_from(cells.aggregate(**_sums(cells, list(metrics.STAGE_AGGREGATES))))
 
 
 class RollupFigures:
