@@ -9,6 +9,7 @@ floor of the same run: one bare COUNT(*) over the period's leads.
 """
 
 import argparse
+import os
 import time
 from datetime import timedelta
 
@@ -169,6 +170,8 @@ def main() -> None:
         client.force_login(user)
         views.append((label, measure(client, args.requests)))
     assert DashboardRollupState.objects.get().refreshed_at is not None
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"load average (1, 5, 15 min) after the requests: {load} on {os.cpu_count()} cores")
     for label, (samples, report) in ticks.items():
         print(f"beat tick, {label}: median {median_ms(samples):.0f} ms, max {max(samples) * 1000:.0f} ms ({report})")
     print(f"{'floor: COUNT(*) of the team period leads':42} p50 {median_ms(floor):7.1f} ms  "

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import urlencode
@@ -302,6 +303,10 @@ def _hours(minutes):
     return None if minutes is None else round(minutes / 60, 1)
 
 
+# The counts each breakdown table shows, in its column order (templates/followups/dashboard.html).
+BREAKDOWN_COLUMNS = ("leads", "material_on_time", "material_late", "contacted", "never_contacted", "overdue_now",
+                     "accepted", "rejected")
+
 # Past this the page says the figures are late: the beat refresh runs every minute
 # and the issue allows figures at most 5 minutes old.
 ROLLUP_LATE_AFTER = timedelta(minutes=5)
@@ -329,6 +334,15 @@ def dashboard(request):
         tables[by] = [(key, names.get(key, "—"), figures) for key, figures in rows]
     if export in tables:
         return _breakdown_csv(export, tables[export])
+    # Each count links to its leads; built here, not per cell in the template (an admin's
+    # page has hundreds of them).
+    leads_url = reverse("followups:dashboard_leads")
+    table_rows = {
+        by: [(name, [(figures.counts[m], f"{leads_url}?{filters.query}&{urlencode({'metric': m, 'by': by, 'key': 'none' if key is None else key})}")
+                     for m in BREAKDOWN_COLUMNS], figures)
+             for key, name, figures in rows]
+        for by, rows in tables.items()
+    }
     weeks = source.weekly(period.with_period(filters.start - timedelta(weeks=12), filters.end))
     tiles = []
     for key in ("leads", "never_contacted", "overdue_now"):
@@ -352,7 +366,7 @@ def dashboard(request):
             "filters": filters,
             "tiles": tiles,
             "metrics": metrics.METRICS,
-            "tables": tables,
+            "tables": table_rows,
             "breakdowns": {by: label for by, (_field, label) in metrics.BREAKDOWNS.items()},
             "chart": {
                 "weeks": [w.isoformat() for w, _f in weeks],
@@ -399,9 +413,8 @@ def dashboard_leads(request):
     # The moment the dashboard's figures are as of, so "overdue now" lists the leads it counted.
     now = rollup.as_of() or timezone.now()
     metric = metrics.METRICS.get(request.GET.get("metric", ""), metrics.METRICS["leads"])
-    leads = filters.apply(metrics.scope(user=request.user))
-    if metric.key != "overdue_now":
-        leads = filters.in_period(leads)
+    # Every figure, "overdue now" too, counts the period's leads; so does its list.
+    leads = filters.in_period(filters.apply(metrics.scope(user=request.user)))
     by, key = request.GET.get("by", ""), request.GET.get("key", "")
     if by in metrics.BREAKDOWNS and key:
         field = metrics.BREAKDOWNS[by][0]

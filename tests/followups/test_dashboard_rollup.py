@@ -170,6 +170,10 @@ def test_the_dashboard_reads_the_rollup_and_says_how_fresh_it_is(client, history
     leads_tile = next(t for t in page.context["tiles"] if t["key"] == "leads")
     expected = metrics.scope(user=manager).filter(received_at__gte=NOW - timedelta(days=30)).count()
     assert 0 < leads_tile["value"] <= expected
+    for by in metrics.BREAKDOWNS:  # every count of every table links to exactly its leads
+        for _name, cells, _figures in page.context["tables"][by]:
+            for value, href in cells:
+                assert client.get(href).context["total"] == value, href
     time_machine.move_to(NOW + timedelta(minutes=6), tick=False)
     assert client.get(reverse("followups:dashboard")).context["late"]
 
