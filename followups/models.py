@@ -435,7 +435,8 @@ class DashboardDirty(models.Model):
     A trigger rather than a hook in the services: leads are written by intake,
     imports, the sweep's reassignment and plain queryset updates, and a day the
     rollup misses would be wrong silently. Old and new received_at are both
-    recorded, so moving or deleting a lead marks the day it left.
+    recorded, so moving or deleting a lead marks the day it left. (PostgreSQL
+    records them cut to the quarter hour: only their local day matters.)
     """
 
     id = models.BigAutoField(primary_key=True)

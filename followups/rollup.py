@@ -61,7 +61,8 @@ def dashboard_rollup_refresh(*, now: datetime, full: bool = False) -> str:
     Steps:
     1. Take the state row FOR UPDATE SKIP LOCKED: a second refresh running at the
        same time (a doubled beat tick) returns at once instead of doing it twice.
-    2. Claim the dirty receipt times (by id: rows written meanwhile stay for the next run).
+    2. Claim the receipt times the trigger recorded (DELETE … RETURNING; rows
+       written meanwhile stay for the next run).
     3. Recompute the cells and histograms of their local days (all days if `full`
        or never built).
     4. Rebuild the overdue and ageing snapshots as of `now`; record `now`.
@@ -129,22 +130,19 @@ def _days_q(days: list[date]) -> Q:
     return q
 
 
-def _insert_select(model, columns: list[str], rows: QuerySet, extra: dict | None = None) -> None:
-    """INSERT INTO model (columns) SELECT … from a values() queryset, inside the database.
+def _insert_select(model, columns: list[str], rows: QuerySet, source_columns: list[str] | None = None) -> None:
+    """INSERT INTO model (columns) SELECT source_columns FROM a values() queryset, inside the database.
 
     Django has no INSERT … SELECT; going through Python would move a million
-    rows on a full rebuild. `extra` adds constant columns.
+    rows on a full rebuild. Columns are picked by name from the queryset's SQL.
     """
     sql, params = rows.query.sql_with_params()
-    extra = extra or {}
-    target = [*columns, *extra]
     quote = connection.ops.quote_name
-    select = ", ".join([*(quote(c) for c in columns), *("%s" for _ in extra)])
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in target)}) "
-            f"SELECT {select} FROM ({sql}) AS source",
-            [*extra.values(), *params],
+            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
+            f"SELECT {', '.join(quote(c) for c in source_columns or columns)} FROM ({sql}) AS source",
+            params,
         )
 
 
@@ -177,8 +175,8 @@ def _rebuild_snapshots(*, now: datetime) -> None:
         .order_by()
     )
     # Annotations can't shadow FollowUp columns, hence k_*; renamed by position.
-    _insert_select_renamed(DashboardOverdue, ["day", *KEY, "n_material_overdue", "n_any_overdue"],
-                           ["day", *(f"k_{c}" for c in KEY), "n_material_overdue", "n_any_overdue"], overdue)
+    _insert_select(DashboardOverdue, ["day", *KEY, "n_material_overdue", "n_any_overdue"], overdue,
+                   ["day", *(f"k_{c}" for c in KEY), "n_material_overdue", "n_any_overdue"])
     DashboardAgeing.objects.all().delete()
     buckets = metrics.ageing_aggregates(now)
     ageing = (
@@ -194,17 +192,6 @@ def _rebuild_snapshots(*, now: datetime) -> None:
             if row[f"b{index}"]:
                 rows.append(DashboardAgeing(bucket=index, n=row[f"b{index}"], **{c: row[f"k_{c}"] for c in KEY}))
     DashboardAgeing.objects.bulk_create(rows, batch_size=2000)
-
-
-def _insert_select_renamed(model, columns: list[str], source_columns: list[str], rows: QuerySet) -> None:
-    sql, params = rows.query.sql_with_params()
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "
-            f"SELECT {', '.join(quote(c) for c in source_columns)} FROM ({sql}) AS source",
-            params,
-        )
 
 
 # --- reads ----------------------------------------------------------------------
