@@ -61,6 +61,7 @@ migrate: install
 
 demo: migrate
 	$(PY) manage.py seed_demo
+	$(PY) manage.py refresh_dashboard
 
 # honcho: --env /dev/null because settings read only the real environment;
 # a .env file picked up by honcho alone would make web and migrate disagree.
@@ -70,6 +71,8 @@ run: install
 	$(PY) manage.py migrate --noinput
 	@echo "Loading demo data (the first run takes about a minute; later runs skip it)..."
 	$(PY) manage.py seed_demo
+	@# The dashboard reads a rollup beat refreshes every minute; fill it now so it shows data at once.
+	$(PY) manage.py refresh_dashboard
 	@echo "LeadBridge: http://127.0.0.1:$(PORT)/  (marketing | rep | manager | admin, password leadbridge-demo). Ctrl-C stops web, worker and beat."
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start -f Procfile.dev --env /dev/null --port $(PORT)
 

@@ -103,14 +103,27 @@ class Percentile(Aggregate):
         super().__init__(expression, fraction=fraction, **extra)
 
 
+def interpolate(value_at, count: int, fraction: float) -> float | None:
+    """percentile_cont's definition: linear interpolation between the closest ranks.
+
+    `value_at(rank)` gives the value at a 0-based rank of the sorted values; the
+    live computation passes a sorted list's __getitem__, the rollup a lookup in
+    its histogram. Same float arithmetic as PostgreSQL's percentile_cont.
+    """
+    if not count:
+        return None
+    position = fraction * (count - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return value_at(low) + (value_at(high) - value_at(low)) * (position - low)
+
+
 def percentile_cont(values: list[float], fraction: float) -> float | None:
     """The same definition in Python (SQLite has no percentile_cont)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    position = fraction * (len(ordered) - 1)
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return interpolate(sorted(values).__getitem__, len(values), fraction)
+
+
+# The two statistics of every duration tile, as the fractions percentile_cont takes.
+PERCENTILES = {"median": 0.5, "p90": 0.9}
 
 
 @dataclass
@@ -134,7 +147,7 @@ class Figures:
 _NOW_DEPENDENT = ("material_late", "material_pending", "overdue_now")
 
 
-def _aggregates(now: datetime) -> dict:
+def lead_aggregates(now: datetime) -> dict:
     # Prefixed: some metric names are also Lead columns (material_on_time).
     aggregates = {
         f"n_{key}": Count("pk", filter=metric.q(now))
@@ -146,13 +159,22 @@ def _aggregates(now: datetime) -> dict:
     return aggregates
 
 
+def overdue_followups(now: datetime) -> QuerySet:
+    """The open follow-ups past their overdue point: "overdue now" and late unsent material."""
+    return FollowUp.objects.filter(completed_at__isnull=True, overdue_at__lte=now)
+
+
+# Over overdue_followups(): leads whose material is overdue and unsent, and leads with anything overdue.
+OVERDUE_AGGREGATES = {
+    "material": Count("lead", filter=Q(kind=FollowUp.Kind.MATERIAL, lead__requests_material=True), distinct=True),
+    "any": Count("lead", distinct=True),
+}
+
+
 def _overdue(*, leads: QuerySet, now: datetime, group=None) -> dict:
     """{group key: (leads with material overdue and unsent, leads with anything overdue)}."""
-    rows = FollowUp.objects.filter(completed_at__isnull=True, overdue_at__lte=now, lead__in=leads)
-    aggregates = {
-        "material": Count("lead", filter=Q(kind=FollowUp.Kind.MATERIAL, lead__requests_material=True), distinct=True),
-        "any": Count("lead", distinct=True),
-    }
+    rows = overdue_followups(now).filter(lead__in=leads)
+    aggregates = OVERDUE_AGGREGATES
     if group is None:
         row = rows.aggregate(**aggregates)
         return {None: (row["material"], row["any"])}
@@ -162,7 +184,7 @@ def _overdue(*, leads: QuerySet, now: datetime, group=None) -> dict:
     }
 
 
-def _counts(row: dict, overdue: tuple[int, int] = (0, 0)) -> dict[str, int]:
+def figure_counts(row: dict, overdue: tuple[int, int] = (0, 0)) -> dict[str, int]:
     counts = {key: row[f"n_{key}"] for key in METRICS if key not in _NOW_DEPENDENT}
     material_overdue, any_overdue = overdue
     counts["material_late"] = row["n_material_sent_late"] + material_overdue
@@ -177,35 +199,36 @@ def _durations(leads: QuerySet, group: str | None = None) -> dict:
     for field in DURATIONS:
         rows = leads.filter(**{f"{field}__isnull": False})
         if connection.vendor == "postgresql":
-            aggregates = {"median": Percentile(field, 0.5), "p90": Percentile(field, 0.9)}
+            aggregates = {stat: Percentile(field, fraction) for stat, fraction in PERCENTILES.items()}
             if group is None:
                 result[field] = rows.aggregate(**aggregates)
             else:
                 for row in rows.values(group).annotate(**aggregates).order_by():
-                    result.setdefault(row[group], {})[field] = {"median": row["median"], "p90": row["p90"]}
+                    result.setdefault(row[group], {})[field] = {stat: row[stat] for stat in PERCENTILES}
         else:
             if group is None:
                 values = list(rows.values_list(field, flat=True))
-                result[field] = {"median": percentile_cont(values, 0.5), "p90": percentile_cont(values, 0.9)}
+                result[field] = {stat: percentile_cont(values, f) for stat, f in PERCENTILES.items()}
             else:
                 grouped: dict = {}
                 for key, value in rows.values_list(group, field):
                     grouped.setdefault(key, []).append(value)
                 for key, values in grouped.items():
                     result.setdefault(key, {})[field] = {
-                        "median": percentile_cont(values, 0.5), "p90": percentile_cont(values, 0.9)}
+                        stat: percentile_cont(values, f) for stat, f in PERCENTILES.items()}
     return result
 
 
 def handoff_figures(*, leads: QuerySet, now: datetime) -> Figures:
     overdue = _overdue(leads=leads, now=now)[None]
-    return Figures(counts=_counts(leads.aggregate(**_aggregates(now)), overdue), durations=_durations(leads))
+    return Figures(counts=figure_counts(leads.aggregate(**lead_aggregates(now)), overdue), durations=_durations(leads))
 
 
+# Columns Lead and the rollup tables share (see Slice).
 BREAKDOWNS = {
-    "rep": ("owner", _("Rep")),
-    "team": ("team", _("Team")),
-    "campaign": ("campaign", _("Campaign")),
+    "rep": ("owner_id", _("Rep")),
+    "team": ("team_id", _("Team")),
+    "campaign": ("campaign_id", _("Campaign")),
     "channel": ("channel", _("Channel")),
 }
 
@@ -213,14 +236,14 @@ BREAKDOWNS = {
 def breakdown(*, leads: QuerySet, now: datetime, by: str) -> list[tuple[object, Figures]]:
     """The same figures per rep, team, campaign or channel, largest group first."""
     field, _label = BREAKDOWNS[by]
-    rows = leads.values(field).annotate(**_aggregates(now)).order_by("-n_leads")
+    rows = leads.values(field).annotate(**lead_aggregates(now)).order_by("-n_leads")
     overdue = _overdue(leads=leads, now=now, group=F(f"lead__{field}"))
     durations = _durations(leads, group=field)
     empty = {f: {"median": None, "p90": None} for f in DURATIONS}
     result = []
     for row in rows:
         key = row[field]
-        result.append((key, Figures(counts=_counts(row, overdue.get(key, (0, 0))),
+        result.append((key, Figures(counts=figure_counts(row, overdue.get(key, (0, 0))),
                                     durations={**empty, **durations.get(key, {})})))
     return result
 
@@ -232,11 +255,11 @@ def weekly(*, leads: QuerySet, now: datetime, start: date | None, end: date | No
     rows = (
         leads.annotate(week=TruncWeek("received_at"))
         .values("week")
-        .annotate(**_aggregates(now))
+        .annotate(**lead_aggregates(now))
         .order_by("week")
     )
     overdue = _overdue(leads=leads, now=now, group=TruncWeek("lead__received_at"))
-    return [(row["week"].date(), Figures(counts=_counts(row, overdue.get(row["week"], (0, 0))), durations={}))
+    return [(row["week"].date(), Figures(counts=figure_counts(row, overdue.get(row["week"], (0, 0))), durations={}))
             for row in rows]
 
 
@@ -252,7 +275,12 @@ AGEING_BUCKETS = [
 
 def ageing(*, leads: QuerySet, now: datetime) -> list[tuple[str, int]]:
     """Open follow-ups of these leads by how long they are past their overdue point."""
-    open_followups = FollowUp.objects.open().filter(lead__in=leads)
+    counts = FollowUp.objects.open().filter(lead__in=leads).aggregate(**ageing_aggregates(now))
+    return [(str(label), counts[f"b{i}"]) for i, (label, _low, _high) in enumerate(AGEING_BUCKETS)]
+
+
+def ageing_aggregates(now: datetime) -> dict:
+    """Over open follow-ups: b<i> counts those in AGEING_BUCKETS[i] at `now`."""
     buckets = {}
     for index, (_label, low, high) in enumerate(AGEING_BUCKETS):
         condition = Q()
@@ -265,16 +293,23 @@ def ageing(*, leads: QuerySet, now: datetime) -> list[tuple[str, int]]:
         if high is not None and low is not None:
             condition &= Q(overdue_at__gt=now - timedelta(days=high))
         buckets[f"b{index}"] = Count("pk", filter=condition)
-    counts = open_followups.aggregate(**buckets)
-    return [(str(label), counts[f"b{i}"]) for i, (label, _low, _high) in enumerate(AGEING_BUCKETS)]
+    return buckets
 
 
 FUNNEL = [Stage.LEAD, Stage.PROSPECT, Stage.PRESALES, Stage.SALE, Stage.AFTERSALES]
 
 
+# Leads per stage, as columns (n_stage_<stage>): the funnel's input, live and in the rollup.
+STAGE_AGGREGATES = {f"n_stage_{stage}": Count("pk", filter=Q(stage=stage)) for stage in Stage}
+
+
 def funnel(*, leads: QuerySet) -> list[tuple[str, int]]:
     """How many leads reached each stage (a sale has passed through prospect and pre-sales)."""
-    by_stage = dict(leads.values_list("stage").annotate(n=Count("pk")).order_by())
+    return funnel_from(leads.aggregate(**STAGE_AGGREGATES))
+
+
+def funnel_from(row: dict[str, int]) -> list[tuple[str, int]]:
+    by_stage = {stage: row[f"n_stage_{stage}"] or 0 for stage in Stage}
     reached = []
     for index, stage in enumerate(FUNNEL):
         reached.append((str(stage.label), sum(by_stage.get(s, 0) for s in FUNNEL[index:])))
@@ -292,6 +327,55 @@ def scope(*, user, leads: QuerySet | None = None) -> QuerySet:
     return leads
 
 
+def scope_conditions(user) -> tuple[tuple[str, object], ...]:
+    """scope() as column conditions the rollup can apply too (team_id, owner_id).
+
+    Lead.objects.visible_to() then scope(); tests/followups/test_dashboard_rollup.py
+    checks both give the same figures for every role.
+    """
+    conditions: list[tuple[str, object]] = []
+    if not (user.is_superuser or user.role in {"admin", "marketing"}):
+        conditions.append(("owner_id", user.pk) if user.team_id is None else ("team_id", user.team_id))
+    if user.is_rep:
+        conditions.append(("owner_id", user.pk))
+    elif user.is_manager and user.team_id:
+        conditions.append(("team_id", user.team_id))
+    return tuple(conditions)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Which leads a dashboard shows: received in [start, end] (local days; None = open) and
+    matching every (column, value) condition. Columns are ones Lead and the rollup share:
+    team_id, owner_id, campaign_id, channel."""
+
+    start: date | None = None
+    end: date | None = None
+    conditions: tuple[tuple[str, object], ...] = ()
+
+    def apply(self, rows: QuerySet, day_field: str | None = None) -> QuerySet:
+        """Filter leads (by received_at) or rollup rows (by `day_field`) to this slice."""
+        for column, value in self.conditions:
+            rows = rows.filter(**{column: value})
+        if day_field:
+            if self.start:
+                rows = rows.filter(**{f"{day_field}__gte": self.start})
+            if self.end:
+                rows = rows.filter(**{f"{day_field}__lte": self.end})
+        else:
+            if self.start:
+                rows = rows.filter(received_at__gte=period_bounds(self.start, self.start)[0])
+            if self.end:
+                rows = rows.filter(received_at__lt=period_bounds(self.end, self.end)[1])
+        return rows
+
+    def leads(self) -> QuerySet:
+        return self.apply(Lead.objects.all())
+
+    def with_period(self, start: date | None, end: date | None) -> Slice:
+        return Slice(start=start, end=end, conditions=self.conditions)
+
+
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     """[start 00:00, end+1 00:00) in local time."""
     tz = timezone.get_current_timezone()
@@ -299,3 +383,27 @@ def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
         datetime.combine(start, datetime.min.time(), tzinfo=tz),
         datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=tz),
     )
+
+
+class LiveFigures:
+    """The dashboard's reads computed from the leads themselves (followups/rollup.py has the same
+    methods over the rollup). The rollup is checked against these; the dashboard uses them only
+    until the rollup's first refresh."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def handoff_figures(self, part: Slice) -> Figures:
+        return handoff_figures(leads=part.leads(), now=self.now)
+
+    def breakdown(self, part: Slice, *, by: str) -> list[tuple[object, Figures]]:
+        return breakdown(leads=part.leads(), now=self.now, by=by)
+
+    def weekly(self, part: Slice) -> list[tuple[date, Figures]]:
+        return weekly(leads=part.leads(), now=self.now, start=None, end=None)
+
+    def ageing(self, part: Slice) -> list[tuple[str, int]]:
+        return ageing(leads=part.with_period(None, None).leads(), now=self.now)
+
+    def funnel(self, part: Slice) -> list[tuple[str, int]]:
+        return funnel(leads=part.leads())

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import urlencode
@@ -15,7 +16,7 @@ from django.views.decorators.http import require_POST
 from campaigns.models import Campaign, Channel
 from leads.models import Lead, RejectReason
 
-from . import metrics
+from . import metrics, rollup
 from .exports import csv_response
 from .forms import CallForm, DispatchForm
 from .models import FollowUp
@@ -251,22 +252,30 @@ class DashboardFilters:
         return {"start": self.start.isoformat(), "end": self.end.isoformat(), "team": self.team,
                 "campaign": self.campaign, "channel": self.channel}
 
-    def apply(self, leads):
+    def conditions(self) -> tuple[tuple[str, object], ...]:
+        """The filters as metrics.Slice conditions (columns of Lead and of the rollup)."""
+        conditions = []
         if self.team:
-            leads = leads.filter(team_id=int(self.team))
+            conditions.append(("team_id", int(self.team)))
         if self.campaign:
-            leads = leads.filter(campaign_id=int(self.campaign))
+            conditions.append(("campaign_id", int(self.campaign)))
         if self.channel:
-            leads = leads.filter(channel=self.channel)
-        return leads
+            conditions.append(("channel", self.channel))
+        return tuple(conditions)
+
+    def apply(self, leads):
+        return metrics.Slice(conditions=self.conditions()).apply(leads)
+
+    def slices(self, user) -> tuple[metrics.Slice, metrics.Slice]:
+        """The user's scope with these filters: this period, and the one as long right before it."""
+        base = metrics.Slice(conditions=metrics.scope_conditions(user) + self.conditions())
+        days = (self.end - self.start).days + 1
+        return (base.with_period(self.start, self.end),
+                base.with_period(self.start - timedelta(days=days), self.start - timedelta(days=1)))
 
     def in_period(self, leads, start=None, end=None):
         low, high = metrics.period_bounds(start or self.start, end or self.end)
         return leads.filter(received_at__gte=low, received_at__lt=high)
-
-    def previous(self, leads):
-        days = (self.end - self.start).days + 1
-        return self.in_period(leads, self.start - timedelta(days=days), self.start - timedelta(days=1))
 
 
 def _parse_date(value):
@@ -294,37 +303,62 @@ def _hours(minutes):
     return None if minutes is None else round(minutes / 60, 1)
 
 
+# The counts each breakdown table shows, in its column order (templates/followups/dashboard.html).
+BREAKDOWN_COLUMNS = ("leads", "material_on_time", "material_late", "contacted", "never_contacted", "overdue_now",
+                     "accepted", "rejected")
+
+# Past this the page says the figures are late: the beat refresh runs every minute
+# and the issue allows figures at most 5 minutes old.
+ROLLUP_LATE_AFTER = timedelta(minutes=5)
+
+
 @login_required
 def dashboard(request):
-    """Handoff SLA at a glance, with the change against the previous period."""
+    """Handoff SLA at a glance, with the change against the previous period.
+
+    Figures come from the rollup (followups/rollup.py), as of its last refresh.
+    """
     now = timezone.now()
     filters = DashboardFilters(request, now)
-    scoped = filters.apply(metrics.scope(user=request.user))
-    current = metrics.handoff_figures(leads=filters.in_period(scoped), now=now)
-    previous = metrics.handoff_figures(leads=filters.previous(scoped), now=now)
+    source = rollup.dashboard_source(now=now)
+    period, before = filters.slices(request.user)
+    current = source.handoff_figures(period)
+    previous = source.handoff_figures(before)
     export = request.GET.get("export", "")
     tables = {}
     for by in metrics.BREAKDOWNS:
-        rows = metrics.breakdown(leads=filters.in_period(scoped), now=now, by=by)
+        if export and export != by:
+            continue
+        rows = source.breakdown(period, by=by)
         names = _labels(by, [key for key, _f in rows])
         tables[by] = [(key, names.get(key, "—"), figures) for key, figures in rows]
     if export in tables:
         return _breakdown_csv(export, tables[export])
-    weeks = metrics.weekly(leads=scoped, now=now, start=filters.start - timedelta(weeks=12), end=filters.end)
+    # Each count links to its leads; built here, not per cell in the template (an admin's
+    # page has hundreds of them).
+    leads_url = reverse("followups:dashboard_leads")
+    table_rows = {
+        by: [(name, [(figures.counts[m], f"{leads_url}?{filters.query}&{urlencode({'metric': m, 'by': by, 'key': 'none' if key is None else key})}")
+                     for m in BREAKDOWN_COLUMNS], figures)
+             for key, name, figures in rows]
+        for by, rows in tables.items()
+    }
+    weeks = source.weekly(period.with_period(filters.start - timedelta(weeks=12), filters.end))
     tiles = []
     for key in ("leads", "never_contacted", "overdue_now"):
         tiles.append({"key": key, "metric": metrics.METRICS[key], "value": current.counts[key],
                       "delta": current.counts[key] - previous.counts[key], "kind": "count"})
     for key, (numerator, _d, definition) in metrics.RATES.items():
-        value, before = current.rate(key), previous.rate(key)
+        value, before_value = current.rate(key), previous.rate(key)
         tiles.append({"key": key, "metric": metrics.METRICS[numerator], "definition": definition, "kind": "rate",
-                      "value": value, "delta": None if value is None or before is None else value - before})
+                      "value": value,
+                      "delta": None if value is None or before_value is None else value - before_value})
     for field, definition in metrics.DURATIONS.items():
-        for stat in ("median", "p90"):
-            value, before = current.durations[field][stat], previous.durations[field][stat]
+        for stat in metrics.PERCENTILES:
+            value, before_value = current.durations[field][stat], previous.durations[field][stat]
             tiles.append({"key": f"{field}_{stat}", "kind": "hours", "definition": definition, "stat": stat,
                           "field": field, "value": _hours(value),
-                          "delta": None if value is None or before is None else _hours(value - before)})
+                          "delta": None if value is None or before_value is None else _hours(value - before_value)})
     return render(
         request,
         "followups/dashboard.html",
@@ -332,20 +366,22 @@ def dashboard(request):
             "filters": filters,
             "tiles": tiles,
             "metrics": metrics.METRICS,
-            "tables": tables,
+            "tables": table_rows,
             "breakdowns": {by: label for by, (_field, label) in metrics.BREAKDOWNS.items()},
             "chart": {
                 "weeks": [w.isoformat() for w, _f in weeks],
                 "on_time": [None if f.rate("material_on_time_share") is None else round(100 * f.rate("material_on_time_share"), 1) for _w, f in weeks],
                 "call_rate": [None if f.rate("call_rate") is None else round(100 * f.rate("call_rate"), 1) for _w, f in weeks],
                 "target": round(100 * settings.LEADBRIDGE_SLA_TARGET),
-                "ageing": metrics.ageing(leads=scoped, now=now),
-                "funnel": metrics.funnel(leads=filters.in_period(scoped)),
+                "ageing": source.ageing(period),
+                "funnel": source.funnel(period),
             },
             "teams": _teams_for(request.user),
             "campaigns": Campaign.objects.order_by("-starts_on")[:100],
             "channels": Channel.choices,
             "now": now,
+            "as_of": source.now,
+            "late": now - source.now > ROLLUP_LATE_AFTER,
         },
     )
 
@@ -373,12 +409,12 @@ def _breakdown_csv(by: str, rows) -> HttpResponse:
 @login_required
 def dashboard_leads(request):
     """The leads behind a figure: the same filter as the figure, then CSV if asked."""
-    now = timezone.now()
-    filters = DashboardFilters(request, now)
+    filters = DashboardFilters(request, timezone.now())
+    # The moment the dashboard's figures are as of, so "overdue now" lists the leads it counted.
+    now = rollup.as_of() or timezone.now()
     metric = metrics.METRICS.get(request.GET.get("metric", ""), metrics.METRICS["leads"])
-    leads = filters.apply(metrics.scope(user=request.user))
-    if metric.key != "overdue_now":
-        leads = filters.in_period(leads)
+    # Every figure, "overdue now" too, counts the period's leads; so does its list.
+    leads = filters.in_period(filters.apply(metrics.scope(user=request.user)))
     by, key = request.GET.get("by", ""), request.GET.get("key", "")
     if by in metrics.BREAKDOWNS and key:
         field = metrics.BREAKDOWNS[by][0]
