@@ -109,8 +109,10 @@ class BusinessCalendar:
         self.opens_at = opens_at
         self.closes_at = closes_at
         self._holidays = holidays.country_holidays(country, subdiv=subdiv or None)
-        # Whether a date is a working day never changes: asked for every deadline, kept.
+        # Whether a date is a working day never changes: asked for every deadline, kept;
+        # so is the working day N working days after a date.
         self._working: dict[date, bool] = {}
+        self._days_after: dict[tuple[date, int], date] = {}
 
     @classmethod
     @lru_cache(maxsize=64)
@@ -164,9 +166,13 @@ class BusinessCalendar:
     def add_days(self, start: datetime, days: int) -> datetime:
         current = self.snap(start)
         day, clock = current.date(), current.time().replace(tzinfo=None)
-        for _i in range(days):
-            day = self.next_working_day(day)
-        return self._at(day, clock)
+        target = self._days_after.get((day, days))
+        if target is None:
+            target = day
+            for _i in range(days):
+                target = self.next_working_day(target)
+            self._days_after[(day, days)] = target
+        return self._at(target, clock)
 
     def add_minutes(self, start: datetime, minutes: int) -> datetime:
         current = self.snap(start)
