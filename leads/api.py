@@ -433,7 +433,8 @@ def validate_leads_in(items: list, *, user, now) -> tuple[list[tuple[int, dict]]
             found.update(queryset.in_bulk(chunk))
         return found
 
-    campaigns = _campaigns({data["campaign"] for _i, data in parsed if data.get("campaign") is not None}, fetch)
+    campaign_ids = {data["campaign"] for _i, data in parsed if data.get("campaign") is not None}
+    campaigns = _campaigns(campaign_ids, fetch)
     materials = fetch(InfoMaterial.objects.all(), "requested_material")
     owners = fetch(
         User.objects.filter(is_active=True, role=Role.REP).select_related("team"), "owner"

@@ -13,6 +13,7 @@ from integrations.services import token_revoke, webhook_subscription_create
 from leadbridge import lookups
 from leads.models import Lead
 
+from ..factories import InfoMaterialFactory
 from .conftest import api_client, lead_payload
 
 pytestmark = pytest.mark.django_db
@@ -110,8 +111,6 @@ def test_a_campaign_taken_back_to_planning_refuses_the_next_lead(marketer, campa
 def test_a_campaigns_new_first_material_is_the_one_requested_next(
     marketer, campaign, rep, printed_brochure
 ):
-    from tests.factories import InfoMaterialFactory
-
     client = api_client(marketer)
     assert post_lead(client, campaign, 1).requested_material == printed_brochure
     earlier = InfoMaterialFactory(title="Flyer", kind="digital")
