@@ -4,6 +4,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from followups.calendar import REGION_CHOICES
+from leadbridge.lookups import InvalidatingQuerySet
 
 
 class Team(models.Model):
@@ -21,6 +22,9 @@ class Team(models.Model):
     closes_at = models.TimeField(_("office closes"), default="17:00")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Updates invalidate the copies API intake keeps (leadbridge.lookups).
+    objects = InvalidatingQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

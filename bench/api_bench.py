@@ -25,6 +25,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from _setup import ROOT, bench_database, drop_bench_database
@@ -124,6 +125,30 @@ def stop_server(server: subprocess.Popen) -> None:
         server.wait(timeout=15)
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
+
+
+def server_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU time (user + system) of gunicorn's master and workers so far, from /proc.
+
+    Printed per request next to the throughput: the client and other work share
+    the 2 cores, so requests/s moves with the load; the server's CPU per request
+    moves much less.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [server.pid]
+    try:
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        pids += [int(pid) for pid in children]
+    except OSError:
+        return float("nan")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 def request(port, method, path, body, headers) -> tuple[int, bytes]:
@@ -274,6 +299,7 @@ def copy_floor(rows: int) -> float:
 
 
 def main() -> None:
+    load_before = f"{os.getloadavg()[0]:.2f}"
     key, campaign_id = setup()
     connection.close()
     port = free_port()
@@ -287,21 +313,27 @@ def main() -> None:
             lambda i: ("POST", "/api/v1/leads/", json.dumps(lead(campaign_id, "w", i)), auth, 201),
         )
 
+        cpu = server_cpu_seconds(server)
         seconds, errors = run_clients(
             port, args.requests, lambda i: ("GET", "/api/v1/users/me/", None, auth, 200)
         )
         floor_rate = args.requests / seconds
+        floor_cpu = (server_cpu_seconds(server) - cpu) / args.requests * 1000
 
+        cpu = server_cpu_seconds(server)
         seconds, errors = run_clients(
             port,
             args.requests,
             lambda i: ("POST", "/api/v1/leads/", json.dumps(lead(campaign_id, "s", i)), auth, 201),
         )
         single_rate = args.requests / seconds
+        single_cpu = (server_cpu_seconds(server) - cpu) / args.requests * 1000
         if errors:
             print(f"unexpected answers to single POSTs: {len(errors)}, e.g. {errors[0]}")
 
+        cpu = server_cpu_seconds(server)
         bulk_rate = bulk_round(port, auth, campaign_id, "b1", streams=1)
+        bulk_cpu = (server_cpu_seconds(server) - cpu) / (args.bulk_requests * args.bulk_size) * 1000
         bulk_rate_2 = bulk_round(port, auth, campaign_id, "b2", streams=2)
     finally:
         stop_server(server)
@@ -311,14 +343,23 @@ def main() -> None:
     floor_copy = args.bulk_size / copy_floor(args.bulk_size)
     ok = {True: "OK", False: "UNDER TARGET"}
     print(f"machine: {os.cpu_count()} cores; gunicorn: 2 sync workers; client: same machine")
-    print(f"floor  GET /api/v1/users/me/ (auth, throttle, 1 row)  {floor_rate:8.0f} requests/s")
+    print(f"load average before / after: {load_before} / {os.getloadavg()[0]:.2f}")
+    print(
+        f"floor  GET /api/v1/users/me/ (auth, throttle, 1 row)  {floor_rate:8.0f} requests/s"
+        f"  server CPU {floor_cpu:.2f} ms/request"
+    )
     print(
         f"single POST /api/v1/leads/, {args.threads} client threads   {single_rate:8.0f} leads/s"
         f"  target >= {SINGLE_TARGET}: {ok[single_rate >= SINGLE_TARGET]} (stored {stored})"
     )
     print(
+        f"       single/floor {single_rate / floor_rate:.2f}; server CPU {single_cpu:.2f} ms/lead"
+        f" ({single_cpu / floor_cpu:.1f}x the floor request)"
+    )
+    print(
         f"bulk   {args.bulk_size:,} leads per POST, 1 stream    {bulk_rate:8.0f} leads/s"
         f"  target >= {BULK_TARGET}: {ok[bulk_rate >= BULK_TARGET]}"
+        f"  server CPU {bulk_cpu:.3f} ms/lead"
     )
     print(
         f"bulk   {args.bulk_size:,} leads per POST, 2 streams   {bulk_rate_2:8.0f} leads/s"

@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from leadbridge.lookups import InvalidatingQuerySet
+
 
 class Channel(models.TextChoices):
     TRADE_FAIR = "trade_fair", _("Trade fair")
@@ -30,6 +32,9 @@ class InfoMaterial(models.Model):
     description = models.TextField(_("description"), blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Updates invalidate the copies API intake keeps (leadbridge.lookups).
+    objects = InvalidatingQuerySet.as_manager()
 
     class Meta:
         ordering = ["title"]
@@ -126,6 +131,9 @@ class Campaign(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Updates invalidate the copies API intake keeps (leadbridge.lookups).
+    objects = InvalidatingQuerySet.as_manager()
 
     class Meta:
         ordering = ["-starts_on", "name"]

@@ -65,6 +65,11 @@ class BusinessDuration:
 
     @classmethod
     def parse(cls, text: str) -> BusinessDuration:
+        # A few distinct texts (the policies' fields), parsed for every deadline: cached.
+        return _parse_duration(cls, text)
+
+    @classmethod
+    def _parse(cls, text: str) -> BusinessDuration:
         match = cls._PATTERN.match(text or "")
         if not match:
             raise ValidationError(
@@ -78,6 +83,11 @@ class BusinessDuration:
 
     def __str__(self) -> str:
         return f"{self.amount}{self.unit}" if self.amount else "0"
+
+
+@lru_cache(maxsize=256)
+def _parse_duration(cls, text: str) -> BusinessDuration:
+    return cls._parse(text)  # immutable (frozen), so one instance may serve every caller
 
 
 def validate_business_duration(value: str) -> None:
@@ -99,6 +109,10 @@ class BusinessCalendar:
         self.opens_at = opens_at
         self.closes_at = closes_at
         self._holidays = holidays.country_holidays(country, subdiv=subdiv or None)
+        # Whether a date is a working day never changes: asked for every deadline, kept;
+        # so is the working day N working days after a date.
+        self._working: dict[date, bool] = {}
+        self._days_after: dict[tuple[date, int], date] = {}
 
     @classmethod
     @lru_cache(maxsize=64)
@@ -113,7 +127,10 @@ class BusinessCalendar:
         return day in self._holidays
 
     def is_working_day(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self._holidays
+        working = self._working.get(day)
+        if working is None:
+            working = self._working[day] = day.weekday() < 5 and day not in self._holidays
+        return working
 
     def next_working_day(self, day: date) -> date:
         day += timedelta(days=1)
@@ -149,9 +166,13 @@ class BusinessCalendar:
     def add_days(self, start: datetime, days: int) -> datetime:
         current = self.snap(start)
         day, clock = current.date(), current.time().replace(tzinfo=None)
-        for _i in range(days):
-            day = self.next_working_day(day)
-        return self._at(day, clock)
+        target = self._days_after.get((day, days))
+        if target is None:
+            target = day
+            for _i in range(days):
+                target = self.next_working_day(target)
+            self._days_after[(day, days)] = target
+        return self._at(target, clock)
 
     def add_minutes(self, start: datetime, minutes: int) -> datetime:
         current = self.snap(start)

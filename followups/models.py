@@ -8,6 +8,8 @@ from django.utils.translation import gettext_lazy as _
 from campaigns.models import Channel
 from leads.models import Stage
 
+from leadbridge.lookups import InvalidatingQuerySet
+
 from .calendar import BusinessDuration, validate_business_duration
 
 
@@ -63,6 +65,9 @@ class SlaPolicy(models.Model):
     retry_after = _duration_field(_("next call attempt after no answer"), "4h")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Updates invalidate followups.services.SLA_POLICIES (process-local copies).
+    objects = InvalidatingQuerySet.as_manager()
 
     class Meta:
         ordering = ["channel", "name"]

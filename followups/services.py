@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Role, Team, User
 from campaigns.models import Channel, MaterialEmail
 from integrations.services import webhook_deliveries_for_overdue
+from leadbridge import lookups
 from leads.models import Lead, LeadEvent
 
 from .calendar import BusinessCalendar, BusinessDuration
@@ -36,8 +37,13 @@ def sla_policy_for(*, lead: Lead) -> SlaPolicy:
     """Campaign override, else the channel's policy, else the default one (created if missing)."""
     if lead.campaign_id and lead.campaign.sla_policy_id:
         return lead.campaign.sla_policy
-    policies = {p.channel: p for p in SlaPolicy.objects.filter(channel__in=[lead.channel, ""])}
-    policy = policies.get(lead.channel) or policies.get("")
+    # Read for every lead received: kept per process (leadbridge.lookups).
+    return lookups.intake.get(("sla-policy", lead.channel), lambda: _channel_policy(lead.channel))
+
+
+def _channel_policy(channel: str) -> SlaPolicy:
+    policies = {p.channel: p for p in SlaPolicy.objects.filter(channel__in=[channel, ""])}
+    policy = policies.get(channel) or policies.get("")
     if policy is None:
         policy, _created = SlaPolicy.objects.get_or_create(
             channel="", defaults={"name": "Standard"}
@@ -169,18 +175,24 @@ def initial_followups(
     ]
 
 
-def followups_create_for_lead(*, lead: Lead) -> list[FollowUp]:
+def followups_create_for_lead(*, lead: Lead, timeline: list[LeadEvent] = ()) -> list[FollowUp]:
+    """The initial follow-ups and their timeline entries, after `timeline` (one INSERT)."""
     policy = sla_policy_for(lead=lead)
     followups = FollowUp.objects.bulk_create(initial_followups(lead=lead, policy=policy))
     LeadEvent.objects.bulk_create(
-        LeadEvent(
-            lead=lead,
-            followup=f,
-            kind=LeadEvent.Kind.FOLLOWUP_CREATED,
-            at=lead.received_at,
-            data={"kind": f.kind, "due_at": f.due_at.isoformat(), "policy": policy.name},
-        )
-        for f in followups
+        [
+            *timeline,
+            *(
+                LeadEvent(
+                    lead=lead,
+                    followup=f,
+                    kind=LeadEvent.Kind.FOLLOWUP_CREATED,
+                    at=lead.received_at,
+                    data={"kind": f.kind, "due_at": f.due_at.isoformat(), "policy": policy.name},
+                )
+                for f in followups
+            ),
+        ]
     )
     return followups
 

@@ -16,6 +16,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from leadbridge.lookups import InvalidatingQuerySet
+
 KEY_PREFIX = "lb_"
 # The first characters of a key ("lb_" + 8), stored in clear so people can tell
 # their tokens apart in lists and logs; too short to guess the rest from.
@@ -40,7 +42,7 @@ class Scope(models.TextChoices):
 DEFAULT_SCOPES = [Scope.READ, Scope.LEADS_WRITE, Scope.WEBHOOKS]
 
 
-class ApiTokenQuerySet(models.QuerySet):
+class ApiTokenQuerySet(InvalidatingQuerySet):
     def active(self):
         return self.filter(revoked_at__isnull=True)
 
@@ -148,6 +150,9 @@ class WebhookSubscription(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Updates invalidate integrations.services.SUBSCRIPTIONS (process-local copies).
+    objects = InvalidatingQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "id"]

@@ -8,6 +8,7 @@ them. Retries are rows with a later next_attempt_at, never Celery ETAs.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import json
@@ -24,6 +25,7 @@ from django.db.models import F, Q
 
 from accounts.models import User
 from followups.models import FollowUp
+from leadbridge import lookups
 from leads.models import Lead
 
 from .models import (
@@ -86,9 +88,17 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 def token_authenticate(*, key: str, now: datetime) -> ApiToken | None:
     """The active token with this key, its user loaded; None for unknown or revoked keys."""
-    token = ApiToken.objects.active().select_related("user").filter(key_hash=hash_key(key)).first()
+    key_hash = hash_key(key)
+    # Read on every API request: kept per process (leadbridge.lookups; revoking a token
+    # and changing its user invalidate). Each request gets its own copies.
+    token = lookups.intake.get(
+        ("token", key_hash),
+        lambda: ApiToken.objects.active().select_related("user").filter(key_hash=key_hash).first(),
+    )
     if token is None or not token.user.is_active:
         return None
+    token = copy.copy(token)
+    token.user = copy.copy(token.user)
     if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
         ApiToken.objects.filter(pk=token.pk).filter(
             Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
@@ -160,18 +170,23 @@ def webhook_subscription_create(
 
 
 def _subscriptions_for(event: str) -> list[WebhookSubscription]:
-    """Active subscriptions of active users to one event: one query, usually empty.
+    """Active subscriptions of active users to one event: at most one query, usually empty.
 
     The subscription table is small, so the event filter runs in Python (a JSON
     containment lookup is not available on SQLite).
     """
-    return [
-        sub
-        for sub in WebhookSubscription.objects.filter(is_active=True, user__is_active=True)
-        .select_related("user")
-        .only("pk", "events", "user")
-        if event in sub.events
-    ]
+    # Read for every lead received, usually empty: kept per process (leadbridge.lookups;
+    # a user's changes count too: active, role and team decide what they hear).
+    return lookups.intake.get(
+        ("webhook-subscriptions", event),
+        lambda: [
+            sub
+            for sub in WebhookSubscription.objects.filter(is_active=True, user__is_active=True)
+            .select_related("user")
+            .only("pk", "events", "user")
+            if event in sub.events
+        ],
+    )
 
 
 def webhook_deliveries_for_leads(*, event: str, lead_ids: list[int], now: datetime) -> int:

@@ -281,6 +281,15 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
     ),
 }
+if REDIS_URL:
+    CACHES["lookups"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "leadbridge-lookups",
+    }
+# Where the versions of leadbridge.lookups live (SLA policies, webhook subscriptions
+# kept in process memory): a cache every process shares, else no process-local copies.
+LEADBRIDGE_LOOKUP_CACHE = "lookups" if REDIS_URL else None
 LEADBRIDGE_WEBHOOK_TIMEOUT = env_int("LEADBRIDGE_WEBHOOK_TIMEOUT", 5)
 # Largest JSON body the API reads (bytes); 10,000 typical leads are about 3 MB.
 LEADBRIDGE_API_MAX_BODY = env_int("LEADBRIDGE_API_MAX_BODY", 32 * 1024 * 1024)

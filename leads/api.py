@@ -48,6 +48,7 @@ from integrations.fields import (
 )
 from integrations.filters import StrictFilterSet, single_valued
 from integrations.services import IdempotencyMismatch, idempotency_claim, idempotency_fingerprint
+from leadbridge import lookups
 
 from .models import Decision, Lead, LeadEvent, RejectReason, Source
 from .services import OnDuplicate, leads_reassign
@@ -399,6 +400,18 @@ class FastItemCheck:
         return unsure
 
 
+def _campaigns(ids: set, fetch) -> dict:
+    """One campaign (a single POST, most bulk requests) from process memory (leadbridge.lookups)."""
+    if len(ids) == 1:
+        (pk,) = ids
+        campaign = lookups.intake.get(
+            ("campaign", pk),
+            lambda: Campaign.objects.select_related("team", "sla_policy").filter(pk=pk).first(),
+        )
+        return {pk: campaign} if campaign is not None else {}
+    return fetch(Campaign.objects.select_related("team", "sla_policy"), "campaign")
+
+
 def validate_leads_in(items: list, *, user, now) -> tuple[list[tuple[int, dict]], dict[int, dict]]:
     """Check each lead on its own: ([(index, data)], {index: {field: message}})."""
     from integrations.errors import flatten
@@ -420,7 +433,8 @@ def validate_leads_in(items: list, *, user, now) -> tuple[list[tuple[int, dict]]
             found.update(queryset.in_bulk(chunk))
         return found
 
-    campaigns = fetch(Campaign.objects.select_related("team", "sla_policy"), "campaign")
+    campaign_ids = {data["campaign"] for _i, data in parsed if data.get("campaign") is not None}
+    campaigns = _campaigns(campaign_ids, fetch)
     materials = fetch(InfoMaterial.objects.all(), "requested_material")
     owners = fetch(
         User.objects.filter(is_active=True, role=Role.REP).select_related("team"), "owner"

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, F, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Role, RoutingRule, Team, User
 from campaigns.models import Campaign
+from leadbridge import lookups
 
 from .models import Decision, Lead, LeadEvent, RejectReason, Stage
 
@@ -26,37 +25,54 @@ def team_for(*, channel: str, country: str, postcode: str, campaign: Campaign | 
     return None
 
 
+# rep_for's choice as one statement (it runs for every lead; SQL by hand, as building
+# it with the ORM cost more than running it). Present reps of the team; those under
+# today's capacity first — today's leads per rep as a correlated count on the
+# (owner, created_at) index: joining every lead a rep ever had grew with the data
+# (5 ms a lead at 10k) — then the longest-waiting. The chosen rep moves to the end
+# of the line (last_assigned_at = now) in the same statement.
+_REP_FOR_SQL = """
+UPDATE accounts_user SET last_assigned_at = %s
+WHERE id = (
+    SELECT rep.id FROM accounts_user rep
+    WHERE rep.team_id = %s AND rep.role = %s AND rep.is_active = %s AND rep.is_absent = %s
+    ORDER BY
+        (SELECT COUNT(*) FROM leads_lead lead
+         WHERE lead.owner_id = rep.id AND lead.created_at >= %s) >= rep.daily_capacity,
+        rep.last_assigned_at ASC NULLS FIRST,
+        rep.id
+    LIMIT 1
+)
+RETURNING *
+"""
+
+
 def rep_for(*, team: Team | None, now: datetime) -> User | None:
     """Round-robin within the team over present reps, longest-waiting first.
 
     Reps under today's capacity come first; when all are full the lead still
     gets an owner (a lead nobody owns is the failure LeadBridge exists to end),
     and the capacity warning belongs to campaign planning, not to routing.
+    Two statements: the team lock, then _REP_FOR_SQL.
     """
     if team is None:
         return None
     # Lock the team row: two leads arriving at once get two different reps.
-    Team.objects.select_for_update().filter(pk=team.pk).first()
+    list(Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True))
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    # Today's leads per rep as a correlated count on the (owner, created_at) index:
-    # joining every lead a rep ever had grew with the data (5 ms a lead at 10k).
-    assigned_today = (
-        Lead.objects.filter(owner=OuterRef("pk"), created_at__gte=start_of_day)
-        .order_by()
-        .values("owner")
-        .annotate(n=Count("pk"))
-        .values("n")
+    stamp, created = User._meta.get_field("last_assigned_at"), Lead._meta.get_field("created_at")
+    rows = User.objects.raw(
+        _REP_FOR_SQL,
+        [
+            stamp.get_db_prep_value(now, connection),
+            team.pk,
+            Role.REP.value,
+            True,
+            False,
+            created.get_db_prep_value(start_of_day, connection),
+        ],
     )
-    reps = (
-        User.objects.filter(team=team, role=Role.REP, is_active=True, is_absent=False)
-        .annotate(today=Coalesce(Subquery(assigned_today), 0))
-        .order_by(F("last_assigned_at").asc(nulls_first=True), "pk")
-    )
-    rep = reps.filter(today__lt=F("daily_capacity")).first() or reps.first()
-    if rep is None:
-        return None
-    User.objects.filter(pk=rep.pk).update(last_assigned_at=now)
-    return rep
+    return next(iter(rows), None)
 
 
 @dataclass
@@ -73,6 +89,41 @@ class OnDuplicate:
 
 
 MERGEABLE = ("company", "email", "phone", "street", "postcode", "city", "region", "message")
+
+
+def _known(*, campaign: Campaign | None, external_id: str, dedup_key: str | None) -> Lead | None:
+    """One query for both checks before intake; `.repeat` says which one matched.
+
+    The lead this campaign + external_id made (repeat=True) wins; else the most
+    recent earlier lead with the same identity, as duplicate_of finds it.
+    (SQL by hand: this runs for every lead, and the ORM's building cost more.)
+    """
+    campaign_id = campaign.pk if campaign is not None else None
+    if campaign_id:
+        same_record, record_params = "(campaign_id = %s AND external_id = %s)", [campaign_id, external_id]
+    else:
+        same_record, record_params = "(campaign_id IS NULL AND external_id = %s)", [external_id]
+    where, params = [], []
+    if external_id:
+        where.append(same_record)
+        params += record_params
+    if dedup_key is not None:
+        where.append("dedup_key = %s")
+        params.append(dedup_key)
+    order = "received_at DESC, id DESC"
+    if external_id:
+        order = f"{same_record} DESC, {order}"
+        params += record_params
+    rows = Lead.objects.raw(
+        f"SELECT * FROM leads_lead WHERE {' OR '.join(where)} ORDER BY {order} LIMIT 1", params
+    )
+    known = next(iter(rows), None)
+    if known is not None:
+        known.repeat = bool(external_id) and (known.campaign_id, known.external_id) == (
+            campaign_id,
+            external_id,
+        )
+    return known
 
 
 def duplicate_of(*, key: str) -> Lead | None:
@@ -103,22 +154,28 @@ def lead_receive(
     fields = dict(data)
     fields.setdefault("received_at", now)
     external_id = fields.get("external_id", "")
-    if external_id:
-        existing = Lead.objects.filter(campaign=campaign, external_id=external_id).first()
-        if existing:
-            return Intake(existing, False)
     lead = Lead(campaign=campaign, source=source, **fields)
+    lead.dedup_key = lead.compute_dedup_key()
+    check_identity = on_duplicate != OnDuplicate.CREATE
+    if external_id or check_identity:
+        known = _known(
+            campaign=campaign,
+            external_id=external_id,
+            dedup_key=lead.dedup_key if check_identity else None,
+        )
+        if known is not None and known.repeat:
+            return Intake(known, False)
+        if known is not None:  # the same person, by dedup_key
+            if on_duplicate == OnDuplicate.MERGE:
+                _merge_into(known, lead, actor=actor, now=now, source=source)
+            return Intake(known, False, duplicate=True)
     if campaign is not None:
         lead.channel = lead.channel or campaign.channel
         if lead.requests_material and lead.requested_material_id is None:
-            lead.requested_material = campaign.materials.order_by("pk").first()
-    lead.dedup_key = lead.compute_dedup_key()
-    if on_duplicate != OnDuplicate.CREATE:
-        earlier = duplicate_of(key=lead.dedup_key)
-        if earlier is not None:
-            if on_duplicate == OnDuplicate.MERGE:
-                _merge_into(earlier, lead, actor=actor, now=now, source=source)
-            return Intake(earlier, False, duplicate=True)
+            # Kept per process (leadbridge.lookups): read for every lead asking for material.
+            lead.requested_material = lookups.intake.get(
+                ("first-material", campaign.pk), lambda: campaign.materials.order_by("pk").first()
+            )
     try:
         with transaction.atomic():
             if assign:
@@ -127,22 +184,27 @@ def lead_receive(
                 )
                 lead.owner = rep_for(team=lead.team, now=now)
             lead.save()
-            LeadEvent.objects.create(
-                lead=lead,
-                kind=LeadEvent.Kind.RECEIVED,
-                actor=actor,
-                at=lead.received_at,
-                data={"source": source, "campaign": campaign.name if campaign else None},
-            )
-            if lead.owner_id:
-                LeadEvent.objects.create(
+            timeline = [
+                LeadEvent(
                     lead=lead,
-                    kind=LeadEvent.Kind.ASSIGNED,
+                    kind=LeadEvent.Kind.RECEIVED,
                     actor=actor,
-                    at=now,
-                    data={"to": lead.owner_id, "to_name": str(lead.owner), "team": str(lead.team), "by": "routing"},
+                    at=lead.received_at,
+                    data={"source": source, "campaign": campaign.name if campaign else None},
                 )
-            followups_create_for_lead(lead=lead)
+            ]
+            if lead.owner_id:
+                timeline.append(
+                    LeadEvent(
+                        lead=lead,
+                        kind=LeadEvent.Kind.ASSIGNED,
+                        actor=actor,
+                        at=now,
+                        data={"to": lead.owner_id, "to_name": str(lead.owner), "team": str(lead.team), "by": "routing"},
+                    )
+                )
+            # One INSERT for these entries and the follow-ups' own.
+            followups_create_for_lead(lead=lead, timeline=timeline)
             webhook_lead_event(event="lead.created", lead=lead, now=now)  # outbox row, same transaction
     except IntegrityError:
         if not external_id:

@@ -6,6 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from accounts.models import Role
+from leadbridge import lookups
 
 from .factories import CampaignFactory, InfoMaterialFactory, TeamFactory, UserFactory
 
@@ -34,7 +35,10 @@ def _fast_and_quiet(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    # Process-local lookups on (the tests are one process): the suite runs through them.
+    settings.LEADBRIDGE_LOOKUP_CACHE = "default"
     cache.clear()
+    lookups.intake.clear_local()
 
 
 @pytest.fixture

@@ -1,0 +1,131 @@
+"""Process-local copies of small tables every intake request reads, invalidated everywhere.
+
+Each lead received over the API used to read its token, campaign, the
+campaign's first material, the SLA policy of its channel and the webhook
+subscriptions from the database: five statements per lead for rows that change
+a few times a day at most. `intake` keeps what it read in process memory, tagged
+with a version held in a cache every process shares (Redis:
+`settings.LEADBRIDGE_LOOKUP_CACHE`). The version is read once per request (one
+Redis GET) and on every call outside a request (tasks, commands).
+
+Any write to a table these copies come from sets a new version — a random one, so
+a cleared or evicted cache never brings an old version back — both at once and
+again when the writing transaction commits:
+
+* the first makes every process forget its copies straight away (a reader in the
+  writer's own transaction, or a test inside one, sees the change);
+* the second covers a reader that read the new version but the database before
+  the writer committed: it stored the old rows under a version nobody asks for
+  once the commit has set the next.
+
+Without a shared cache (the embedded default: SQLite, no Redis) processes could
+not tell each other, so every call reads the database, as before.
+What invalidates: saves and deletes (signals) and QuerySet.update / bulk_create of
+the models registered with invalidate_on() — see the apps' ready().
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.core.signals import request_finished, request_started
+from django.db import models, transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+
+class Lookup:
+    def __init__(self, name: str):
+        self._cache_key = f"lookup-version:{name}"
+        self._version: str | None = None
+        self._values: dict[Hashable, Any] = {}
+        # Inside a request the version is read once, at the first get().
+        self._in_request = False
+        self._checked = False
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The value for `key`, computed (read from the database) at most once per version."""
+        shared = self._shared()
+        if shared is None:
+            return compute()
+        if not (self._in_request and self._checked and self._version is not None):
+            version = shared.get(self._cache_key)
+            if version is None:
+                shared.add(self._cache_key, uuid.uuid4().hex, None)
+                version = shared.get(self._cache_key)
+            if version != self._version:
+                self._values, self._version = {}, version
+            self._checked = True
+        if key in self._values:
+            return self._values[key]
+        version = self._version
+        value = compute()
+        # Not kept: nothing found (unknown keys must not fill memory), or compute()
+        # invalidated on the way (get_or_create).
+        if value is not None and self._version == version:
+            self._values[key] = value
+        return value
+
+    def invalidate(self) -> None:
+        """Every process reads afresh: now, and again once the current transaction commits."""
+        self._bump()
+        transaction.on_commit(self._bump, robust=True)
+
+    def clear_local(self) -> None:
+        self._values, self._version, self._checked = {}, None, False
+
+    def request_started(self, **kwargs) -> None:
+        self._in_request, self._checked = True, False
+
+    def request_finished(self, **kwargs) -> None:
+        self._in_request, self._checked = False, False
+
+    def _bump(self) -> None:
+        self.clear_local()
+        shared = self._shared()
+        if shared is not None:
+            shared.set(self._cache_key, uuid.uuid4().hex, None)
+
+    @staticmethod
+    def _shared():
+        alias = settings.LEADBRIDGE_LOOKUP_CACHE
+        return caches[alias] if alias else None
+
+
+# Tokens, campaigns and their first material, SLA policies, webhook subscriptions.
+intake = Lookup("intake")
+request_started.connect(intake.request_started, weak=False, dispatch_uid="lookups-start")
+request_finished.connect(intake.request_finished, weak=False, dispatch_uid="lookups-finish")
+
+
+class InvalidatingQuerySet(models.QuerySet):
+    """QuerySet.update and bulk_create send no signal: they invalidate themselves."""
+
+    def update(self, **kwargs):
+        done = super().update(**kwargs)
+        intake.invalidate()
+        return done
+
+    def bulk_create(self, *args, **kwargs):
+        created = super().bulk_create(*args, **kwargs)
+        intake.invalidate()
+        return created
+
+
+def _invalidate(sender, **kwargs) -> None:
+    intake.invalidate()
+
+
+def invalidate_on(*senders: type[models.Model]) -> None:
+    """Saves, deletes and many-to-many changes of these models invalidate the copies.
+
+    Give models whose rows are changed with QuerySet.update an InvalidatingQuerySet.
+    """
+    for sender in senders:
+        uid = f"lookups:{sender._meta.label}"
+        post_save.connect(_invalidate, sender=sender, weak=False, dispatch_uid=uid)
+        post_delete.connect(_invalidate, sender=sender, weak=False, dispatch_uid=uid)
+        m2m_changed.connect(_invalidate, sender=sender, weak=False, dispatch_uid=uid)
