@@ -1122,8 +1122,9 @@ class _Span:
     so if both ends give the same count every instant between does. A deadline that
     moves by exactly the span from one end to the other, with both ends inside one
     open office interval, moves with the clock for every instant between (business
-    time runs like the clock there). Otherwise — the span crosses an opening or a
-    closing — each row is computed itself. tests/leads/test_import_equivalence.py
+    time runs like the clock there); one equal at both ends (the office is closed,
+    everything waits for the opening) is equal between. Otherwise — the span crosses
+    an opening or a closing — each row is computed itself. tests/leads/test_import_equivalence.py
     holds both cases to the row-by-row results.
     """
 
@@ -1147,25 +1148,35 @@ class _Span:
         """build(at) for a shape whose deadlines follow `at`; computed twice per key."""
         if key not in self._shapes:
             lo, hi = build(self.lo), build(self.hi)
-            self._shapes[key] = lo if self._moves_with_clock(calendar, lo, hi) else None
-        base = self._shapes[key]
-        if base is None:
+            self._shapes[key] = (lo, self._moving(calendar, lo, hi))
+        base, moving = self._shapes[key]
+        if moving is None:
             return build(at)
         shift = at - self.lo
-        return {
-            **base,
-            **{name: base[name] + shift for name in self.DEADLINES if base[name] is not None},
-        }
+        return {**base, **{name: base[name] + shift for name in moving}}
 
-    def _moves_with_clock(self, calendar, lo: dict, hi: dict) -> bool:
+    def _moving(self, calendar, lo: dict, hi: dict) -> list[str] | None:
+        """The deadlines that move with the clock across the span; None if one neither
+        moves with it nor stays put (then each row is computed itself). A deadline never
+        falls as its start moves on, so one equal at both ends is the same between."""
         span = self.hi - self.lo
+        # The whole span in one stretch of closed office: business time from any of
+        # its instants starts at the same opening, so every deadline is either that
+        # constant or the start itself (starts_at, a warning point clamped to it).
+        opening = calendar.snap(self.lo)
+        closed = opening > self.hi and calendar.snap(self.hi) == opening
+        moving = []
         for name in self.DEADLINES:
             a, b = lo[name], hi[name]
-            if a is None and b is None:
+            if a == b:
+                continue
+            if closed and (a, b) == (self.lo, self.hi):
+                moving.append(name)
                 continue
             if a is None or b is None or b - a != span or not self._one_interval(calendar, a, b):
-                return False
-        return True
+                return None
+            moving.append(name)
+        return moving
 
     @staticmethod
     def _one_interval(calendar, a: datetime, b: datetime) -> bool:

@@ -404,7 +404,14 @@ def test_an_import_in_many_chunks_with_a_web_lead_in_between_equals_one_by_one(
 
 
 @pytest.mark.parametrize(
-    ("when", "shared"), [("office_hours", True), ("across_closing", False), ("night", False)]
+    ("when", "shared"),
+    [
+        ("office_hours", True),
+        ("across_closing", False),
+        ("night", True),
+        ("across_opening", False),
+        ("saturday", True),
+    ],
 )
 def test_the_span_shares_a_dispatch_computation_only_where_business_time_runs_with_the_clock(
     when, shared
@@ -415,7 +422,11 @@ def test_the_span_shares_a_dispatch_computation_only_where_business_time_runs_wi
 
     calendar = calendar_for(team=None)
     policy = SlaPolicy(name="x")
-    lo = NOWS[when]
+    lo = {
+        **NOWS,
+        "across_opening": datetime(2026, 3, 11, 7, 59, 59, 999_980, tzinfo=TZ),
+        "saturday": datetime(2026, 3, 14, 12, 0, tzinfo=TZ),
+    }[when]
     span = _Span(lo, lo + timedelta(microseconds=50))
 
     def build(starts_at):
@@ -432,4 +443,4 @@ def test_the_span_shares_a_dispatch_computation_only_where_business_time_runs_wi
     for line in range(51):
         at = lo + timedelta(microseconds=line)
         assert span.shape(calendar, "callback", at, build) == build(at)
-    assert (span._shapes["callback"] is not None) is shared
+    assert (span._shapes["callback"][1] is not None) is shared
