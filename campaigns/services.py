@@ -15,6 +15,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team, User
+from leadbridge import outbox
 from followups.models import FollowUp, SlaPolicy
 from leads.models import Lead, RejectReason, Stage
 from leads.services import Intake, OnDuplicate, lead_receive
@@ -445,16 +446,13 @@ def material_emails_send(*, now: datetime, batch_size: int = 100) -> int:
     send leaves the row in "sending" for a person to see and send again."""
     sent = 0
     while True:
-        with transaction.atomic():
-            ids = list(
-                MaterialEmail.objects.filter(state=MaterialEmail.State.PENDING)
-                .order_by("pk")
-                .select_for_update(skip_locked=True)
-                .values_list("pk", flat=True)[:batch_size]
-            )
-            MaterialEmail.objects.filter(pk__in=ids, state=MaterialEmail.State.PENDING).update(
-                state=MaterialEmail.State.SENDING
-            )
+        ids = outbox.claim(
+            MaterialEmail.objects,
+            field="state",
+            pending=MaterialEmail.State.PENDING,
+            sending=MaterialEmail.State.SENDING,
+            size=batch_size,
+        )
         if not ids:
             return sent
         for outgoing in MaterialEmail.objects.filter(pk__in=ids).select_related(

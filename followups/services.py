@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Role, Team, User
 from campaigns.models import Channel, MaterialEmail
 from integrations.services import webhook_deliveries_for_overdue
+from leadbridge import outbox
 from leadbridge import lookups
 from leads.models import Lead, LeadEvent
 
@@ -701,16 +702,13 @@ def notification_emails_send(*, now: datetime, batch_size: int = 200) -> int:
     """
     sent = 0
     while True:
-        with transaction.atomic():
-            ids = list(
-                Notification.objects.filter(email_state=Notification.EmailState.PENDING)
-                .order_by("pk")
-                .select_for_update(skip_locked=True)
-                .values_list("pk", flat=True)[:batch_size]
-            )
-            Notification.objects.filter(
-                pk__in=ids, email_state=Notification.EmailState.PENDING
-            ).update(email_state=Notification.EmailState.SENDING)
+        ids = outbox.claim(
+            Notification.objects,
+            field="email_state",
+            pending=Notification.EmailState.PENDING,
+            sending=Notification.EmailState.SENDING,
+            size=batch_size,
+        )
         if not ids:
             return sent
         for notification in Notification.objects.filter(pk__in=ids).select_related(

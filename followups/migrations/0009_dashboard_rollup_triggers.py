@@ -71,9 +71,8 @@ def _run(schema_editor, statements: list[str]) -> None:
 
 
 def create(apps, schema_editor):
+    # PostgreSQL or SQLite: the only databases settings accept (leadbridge/env.py).
     vendor = schema_editor.connection.vendor
-    if vendor not in ("postgresql", "sqlite"):
-        raise NotImplementedError(f"the dashboard rollup triggers exist for PostgreSQL and SQLite, not {vendor}")
     _run(schema_editor, [*(POSTGRES if vendor == "postgresql" else SQLITE), INDEX])
 
 
