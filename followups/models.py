@@ -118,7 +118,10 @@ class FollowUp(models.Model):
         OFFER = "offer", _("Offer")
         DEMO = "demo", _("Demo")
 
-    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="followups")
+    # db_index=False: followup_lead_kind leads with lead_id.
+    lead = models.ForeignKey(
+        "leads.Lead", on_delete=models.CASCADE, related_name="followups", db_index=False
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind)
     next_step = models.CharField(_("next step"), max_length=10, choices=NextStep, blank=True)
     assignee = models.ForeignKey(

@@ -946,9 +946,11 @@ class _Chunk:
         external_ids = {row.data["external_id"] for row in valid if row.data["external_id"]}
         by_external: dict[str, _NewLead | int] = (
             dict(
-                Lead.objects.filter(campaign=campaign, external_id__in=external_ids).values_list(
-                    "external_id", "pk"
-                )
+                # exclude(external_id=""): says what the unique index's condition says,
+                # so PostgreSQL can use that partial index for a list of any length.
+                Lead.objects.filter(campaign=campaign, external_id__in=external_ids)
+                .exclude(external_id="")
+                .values_list("external_id", "pk")
             )
             if external_ids
             else {}
@@ -1067,11 +1069,13 @@ class _Json(str):
         return text
 
 
-def _insert(model, rows: list[dict]) -> list[int]:
+def _insert(model, rows: list[dict], *, pks: bool = True) -> list[int]:
     """Insert rows (dicts of attname → value, defaults filled in); their pks in order.
 
     PostgreSQL: pks drawn from the table's sequence, rows written with COPY
     (an order of magnitude cheaper than INSERT … VALUES for thousands of rows).
+    pks=False, for rows nothing refers to (timeline rows): the table's default draws
+    them inside COPY, which spares a nextval round trip per row; returns [].
     Elsewhere: bulk_create.
     """
     if not rows:
@@ -1088,29 +1092,32 @@ def _insert(model, rows: list[dict]) -> list[int]:
         for row, obj in zip(rows, objects, strict=True):
             row[meta.pk.attname] = obj.pk
         return [obj.pk for obj in objects]
-    fields = meta.concrete_fields
+    fields = [f for f in meta.concrete_fields if pks or f is not meta.pk]
     names = [f.attname for f in fields]
     values_of = operator.itemgetter(*names)
     json_columns = [i for i, f in enumerate(fields) if isinstance(f, JSONField)]
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(rows)],
-        )
-        pks = [pk for (pk,) in cursor.fetchall()]
+        ids: list[int] = []
+        if pks:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [meta.db_table, meta.pk.column, len(rows)],
+            )
+            ids = [pk for (pk,) in cursor.fetchall()]
+            pk_name = meta.pk.attname
+            for pk, row in zip(ids, rows, strict=True):
+                row[pk_name] = pk
         columns = ", ".join(quote(f.column) for f in fields)
         with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
-            pk_name = meta.pk.attname
-            for pk, row in zip(pks, rows, strict=True):
-                row[pk_name] = pk
+            for row in rows:
                 values = list(values_of(row))
                 for i in json_columns:
                     value = values[i]
                     if value is not None and type(value) is not _Json:
                         values[i] = json.dumps(value)
                 copy.write_row(values)
-    return pks
+    return ids
 
 
 class _Span:
@@ -1400,7 +1407,7 @@ class _Pending:
                 )
             if new.sent_at is not None:
                 events.extend(self._dispatch_events(new, booked.get(new.pk), event_defaults))
-        _insert(LeadEvent, events)
+        _insert(LeadEvent, events, pks=False)
         self._outbox([new for new in self.leads if new.sent_at is not None])
         # lead_receive queues the lead.created webhook per lead; here one set-based call
         # for the batch (occurred_at: the chunk's now, not each row's microsecond instant).

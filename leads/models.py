@@ -88,6 +88,7 @@ class Lead(models.Model):
         null=True,
         blank=True,
         related_name="leads",
+        db_index=False,  # lead_campaign_received leads with campaign_id
     )
     channel = models.CharField(_("channel"), max_length=20, choices=Channel)
     source = models.CharField(_("source"), max_length=10, choices=Source, default=Source.MANUAL)
@@ -128,6 +129,7 @@ class Lead(models.Model):
         null=True,
         blank=True,
         related_name="leads",
+        db_index=False,  # lead_owner_stage and lead_owner_created lead with owner_id
     )
     team = models.ForeignKey(
         "accounts.Team",
@@ -136,6 +138,7 @@ class Lead(models.Model):
         null=True,
         blank=True,
         related_name="leads",
+        db_index=False,  # lead_team_received leads with team_id
     )
     decision = models.CharField(_("sales decision"), max_length=10, choices=Decision, blank=True)
     decision_reason = models.CharField(
@@ -156,7 +159,7 @@ class Lead(models.Model):
     first_contact_at = models.DateTimeField(_("first call attempt at"), null=True, blank=True)
     first_contact_minutes = models.PositiveIntegerField(null=True, blank=True, editable=False)
     reached_at = models.DateTimeField(_("first reached at"), null=True, blank=True)
-    dedup_key = models.CharField(max_length=200, db_index=True, editable=False)
+    dedup_key = models.CharField(max_length=200, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -181,6 +184,9 @@ class Lead(models.Model):
             models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
             # Routing: how many leads each rep got today (leads.services.rep_for).
             models.Index(fields=["owner", "created_at"], name="lead_owner_created"),
+            # Duplicate checks look keys up by equality only: no second, LIKE-able copy
+            # (varchar_pattern_ops) as db_index=True would add.
+            models.Index(fields=["dedup_key"], name="lead_dedup_key"),
         ]
 
     def __str__(self) -> str:
@@ -216,7 +222,10 @@ class LeadEvent(models.Model):
         REASSIGNED = "reassigned", _("Reassigned")
         DEADLINES_RECOMPUTED = "recomputed", _("Deadlines recomputed")
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    # db_index=False: leadevent_lead_at leads with lead_id.
+    lead = models.ForeignKey(
+        Lead, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     followup = models.ForeignKey(
         "followups.FollowUp", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
