@@ -5,16 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('followups', '0009_dashboard_rollup_triggers'),
-        ('leads', '0004_owner_created_index'),
+        ("followups", "0009_dashboard_rollup_triggers"),
+        ("leads", "0004_owner_created_index"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='followup',
-            name='lead',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='followups', to='leads.lead'),
+            model_name="followup",
+            name="lead",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="followups",
+                to="leads.lead",
+            ),
         ),
     ]

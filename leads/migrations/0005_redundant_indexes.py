@@ -6,42 +6,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('campaigns', '0004_material_email_outbox'),
-        ('leads', '0004_owner_created_index'),
+        ("accounts", "0001_initial"),
+        ("campaigns", "0004_material_email_outbox"),
+        ("leads", "0004_owner_created_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='lead',
-            name='campaign',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='leads', to='campaigns.campaign', verbose_name='campaign'),
+            model_name="lead",
+            name="campaign",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="leads",
+                to="campaigns.campaign",
+                verbose_name="campaign",
+            ),
         ),
         migrations.AlterField(
-            model_name='lead',
-            name='dedup_key',
+            model_name="lead",
+            name="dedup_key",
             field=models.CharField(editable=False, max_length=200),
         ),
         migrations.AlterField(
-            model_name='lead',
-            name='owner',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='leads', to=settings.AUTH_USER_MODEL, verbose_name='owner'),
+            model_name="lead",
+            name="owner",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="leads",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="owner",
+            ),
         ),
         migrations.AlterField(
-            model_name='lead',
-            name='team',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='leads', to='accounts.team', verbose_name='team'),
+            model_name="lead",
+            name="team",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="leads",
+                to="accounts.team",
+                verbose_name="team",
+            ),
         ),
         migrations.AlterField(
-            model_name='leadevent',
-            name='lead',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='leads.lead'),
+            model_name="leadevent",
+            name="lead",
+            field=models.ForeignKey(
+                db_index=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="events",
+                to="leads.lead",
+            ),
         ),
         migrations.AddIndex(
-            model_name='lead',
-            index=models.Index(fields=['dedup_key'], name='lead_dedup_key'),
+            model_name="lead",
+            index=models.Index(fields=["dedup_key"], name="lead_dedup_key"),
         ),
     ]
