@@ -23,6 +23,7 @@ args = parser.parse_args()
 
 db_name = bench_database()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
@@ -142,17 +143,26 @@ def main() -> None:
     connection.ensure_connection()
     connection.connection.autocommit = True
 
-    floor, sweep = [], []
+    workers = settings.LEADBRIDGE_SWEEP_WORKERS
+    floor, sweep, single = [], [], []
     for _round in range(args.rounds):
         flagged_by_floor = floor_once(floor)
         with timer(sweep):
             report = sweep_overdue(now=NOW)
         assert report.overdue == flagged_by_floor == args.overdue, (report, flagged_by_floor)
         reset()
+        with timer(single):
+            report = sweep_overdue(now=NOW, workers=1)
+        assert report.overdue == args.overdue, report
+        reset()
     ratio = median_ms(sweep) / median_ms(floor)
     print(f"newly overdue           : {args.overdue:,} follow-ups")
     print(f"floor (bare UPDATE)     : {median_ms(floor):8.0f} ms  (median of {args.rounds})")
-    print(f"sweep (claim, flag, escalation rows, notifications): {median_ms(sweep):8.0f} ms")
+    print(
+        f"sweep on one connection (claim, flag, escalation rows, notifications): "
+        f"{median_ms(single):8.0f} ms = {median_ms(single) / median_ms(floor):.2f}x floor"
+    )
+    print(f"sweep, backlog on {workers} connections (LEADBRIDGE_SWEEP_WORKERS): {median_ms(sweep):8.0f} ms")
     print(f"ratio sweep / floor     : {ratio:8.2f}x  (target <= 1.50x) {'OK' if ratio <= 1.5 else 'OVER TARGET'}")
 
     # Steady state: only `steady` of them newly overdue at this tick.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import namedtuple
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -426,6 +428,14 @@ class SweepReport:
     batches: int = 0
     unassignable: list[int] = field(default_factory=list)
 
+    def add(self, other: SweepReport, *, batches: int) -> None:
+        self.warned += other.warned
+        self.overdue += other.overdue
+        self.escalated += other.escalated
+        self.reassigned += other.reassigned
+        self.batches += batches
+        self.unassignable.extend(other.unassignable)
+
     def __str__(self) -> str:
         return (
             f"warned {self.warned}, flagged overdue {self.overdue}, "
@@ -444,7 +454,9 @@ _STEPS = (
 )
 
 
-def sweep_overdue(*, now: datetime, batch_size: int | None = None) -> SweepReport:
+def sweep_overdue(
+    *, now: datetime, batch_size: int | None = None, workers: int | None = None
+) -> SweepReport:
     """One pass over the escalation ladder; safe to run twice and on many workers.
 
     Steps, each in bounded batches, each batch one transaction:
@@ -458,16 +470,56 @@ def sweep_overdue(*, now: datetime, batch_size: int | None = None) -> SweepRepor
     Emails go out afterwards from the notification rows (notification_emails_send).
     On PostgreSQL steps 1–3 of levels 0–2 are one statement (_claim_sql): the
     benchmark in bench/sweep_bench.py holds it to 1.5x a bare UPDATE.
+
+    A backlog (a first batch that came back full) is worked by `workers`
+    connections at once (LEADBRIDGE_SWEEP_WORKERS; PostgreSQL, outside a
+    transaction): each claims its own batches with SKIP LOCKED, exactly as two
+    Celery workers sweeping at the same time would, so PostgreSQL writes on more
+    than one core. All of them finish a rung before any starts the next, so one
+    pass still moves a follow-up up every rung that is due.
     """
     batch_size = batch_size or settings.LEADBRIDGE_SWEEP_BATCH_SIZE
+    workers = workers or settings.LEADBRIDGE_SWEEP_WORKERS
+    parallel = workers > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
     report = SweepReport()
+    lock = threading.Lock()
+
+    def work(level: int, column: str, guard: Q, *, helper: bool) -> None:
+        try:
+            while True:
+                part = SweepReport()
+                moved = _sweep_batch(
+                    level=level, column=column, guard=guard, now=now, size=batch_size, report=part
+                )
+                with lock:
+                    report.add(part, batches=1 if moved else 0)
+                if moved < batch_size:
+                    return
+        finally:
+            if helper:
+                connection.close()  # this thread's own connection
+
+    # A first, smaller batch finds out whether there is a backlog at all; only then
+    # do more connections join in (an idle tick opens none).
+    probe = max(1, batch_size // 4) if parallel else batch_size
     for level, column, guard in _STEPS:
-        while True:
-            moved = _sweep_batch(level=level, column=column, guard=guard, now=now, size=batch_size, report=report)
-            if moved:
-                report.batches += 1
-            if moved < batch_size:
-                break
+        first = SweepReport()
+        moved = _sweep_batch(level=level, column=column, guard=guard, now=now, size=probe, report=first)
+        report.add(first, batches=1 if moved else 0)
+        if moved < probe:
+            continue
+        # Level 3 stays on one connection: it picks the least-loaded rep from counts
+        # that a second connection's uncommitted reassignments would not show.
+        if not parallel or level == Escalation.Level.REASSIGNED:
+            work(level, column, guard, helper=False)
+            continue
+        with ThreadPoolExecutor(max_workers=workers - 1, thread_name_prefix="sweep") as pool:
+            helpers = [
+                pool.submit(work, level, column, guard, helper=True) for _ in range(workers - 1)
+            ]
+            work(level, column, guard, helper=False)
+            for future in helpers:
+                future.result()
     return report
 
 

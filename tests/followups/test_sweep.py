@@ -232,3 +232,38 @@ def test_a_lead_with_two_follow_ups_due_for_reassignment_moves_once(campaign, re
     assert len(owners) == 1 and owners != {rep.pk}
     assert lead.events.filter(kind=LeadEvent.Kind.REASSIGNED).count() == 1
     assert Notification.objects.filter(recipient=rep, kind="reassigned_from").count() == 1
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_backlog_is_worked_on_several_connections_and_each_step_still_happens_once(
+    campaign, rep, manager, monkeypatch
+):
+    _make_overdue(campaign, 40)  # 80 follow-ups, due for level 1 and level 2 in this pass
+    # batch_size 8: a first batch of 2 finds the backlog, then batches of 8 on two connections.
+    now = at(30, 10)
+    original = services._sweep_batch
+    calls: dict[int, int] = {}
+    together = threading.Barrier(2, timeout=30)
+    main = threading.get_ident()
+
+    def batch_meeting_the_helper(**kwargs):
+        # The main thread's second batch (after the fan-out) and the helper's first
+        # run side by side: the backlog is provably shared between two connections.
+        if kwargs["level"] == Escalation.Level.OVERDUE:
+            me = threading.get_ident()
+            calls[me] = calls.get(me, 0) + 1
+            if calls[me] == (2 if me == main else 1):
+                together.wait()
+        return original(**kwargs)
+
+    monkeypatch.setattr(services, "_sweep_batch", batch_meeting_the_helper)
+    report = sweep_overdue(now=now, batch_size=8, workers=2)
+    assert len(calls) == 2
+    assert (report.overdue, report.escalated) == (80, 80)
+    assert Escalation.objects.filter(level=1).count() == 80
+    assert Escalation.objects.filter(level=2).count() == 80
+    assert FollowUp.objects.filter(escalation_level__gte=2).count() == 80
+    told = Notification.objects.filter(kind="escalated", recipient=manager)
+    assert sum(told.values_list("count", flat=True)) == 80
+    assert sweep_overdue(now=now, batch_size=8, workers=2).overdue == 0
