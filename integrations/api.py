@@ -16,6 +16,7 @@ from .errors import Conflict
 from .fields import ApiModelSerializer, ApiSerializer, StrictCharField
 from .filters import StrictFilterSet
 from .models import DEFAULT_SCOPES, ApiToken, Event, Scope, WebhookDelivery, WebhookSubscription
+from .netguard import validate_public_url
 from .services import (
     token_create,
     token_revoke,
@@ -137,7 +138,7 @@ class WebhookSubscriptionSerializer(ApiModelSerializer):
         model = WebhookSubscription
         fields = ["id", "name", "url", "events", "is_active", "created_at", "updated_at"]
         read_only_fields = ["id", "created_at", "updated_at"]
-        extra_kwargs = {"url": {"validators": [_webhook_url]}}
+        extra_kwargs = {"url": {"validators": [_webhook_url, validate_public_url]}}
 
     def validate_events(self, value):
         return list(dict.fromkeys(value))

@@ -3,6 +3,7 @@ from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
 
 from .models import DEFAULT_SCOPES, Event, Scope
+from .netguard import validate_public_url
 
 
 class TokenForm(forms.Form):
@@ -22,7 +23,7 @@ class SubscriptionForm(forms.Form):
     url = forms.URLField(
         label=_("URL"),
         max_length=500,
-        validators=[URLValidator(schemes=["http", "https"])],
+        validators=[URLValidator(schemes=["http", "https"]), validate_public_url],
         assume_scheme="https",
     )
     events = forms.MultipleChoiceField(

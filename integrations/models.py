@@ -18,6 +18,8 @@ from django.utils.translation import gettext_lazy as _
 
 from leadbridge.lookups import InvalidatingQuerySet
 
+from .netguard import validate_public_url
+
 KEY_PREFIX = "lb_"
 # The first characters of a key ("lb_" + 8), stored in clear so people can tell
 # their tokens apart in lists and logs; too short to guess the rest from.
@@ -143,7 +145,7 @@ class WebhookSubscription(models.Model):
         related_name="webhook_subscriptions",
     )
     name = models.CharField(_("name"), max_length=100)
-    url = models.URLField(_("URL"), max_length=500)
+    url = models.URLField(_("URL"), max_length=500, validators=[validate_public_url])
     # Signs every delivery (HMAC-SHA256); kept in clear because we need it to sign.
     secret = models.CharField(max_length=64, default=_new_secret, editable=False)
     events = models.JSONField(_("events"), default=list)

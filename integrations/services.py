@@ -28,6 +28,7 @@ from followups.models import FollowUp
 from leadbridge import lookups
 from leads.models import Lead
 
+from . import netguard
 from .models import (
     DEFAULT_SCOPES,
     PREFIX_LENGTH,
@@ -164,6 +165,7 @@ def webhook_subscription_create(
     unknown = set(events) - set(Event.values)
     if unknown or not events:
         raise ValueError(f"unknown events: {', '.join(sorted(unknown)) or '(none)'}")
+    netguard.validate_public_url(url)
     return WebhookSubscription.objects.create(
         user=user, name=name, url=url, events=list(dict.fromkeys(events))
     )
@@ -339,7 +341,13 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+# No proxy from the environment: the address check below must see the receiver itself.
+_opener = urllib.request.build_opener(
+    urllib.request.ProxyHandler({}),
+    _NoRedirect,
+    netguard.PublicHTTPHandler,
+    netguard.PublicHTTPSHandler,
+)
 
 
 def _post(*, url: str, body: bytes, headers: dict, timeout: float) -> tuple[int | None, str]:

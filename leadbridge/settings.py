@@ -293,6 +293,9 @@ if REDIS_URL:
 # kept in process memory): a cache every process shares, else no process-local copies.
 LEADBRIDGE_LOOKUP_CACHE = "lookups" if REDIS_URL else None
 LEADBRIDGE_WEBHOOK_TIMEOUT = env_int("LEADBRIDGE_WEBHOOK_TIMEOUT", 5)
+# Webhooks to private, loopback and link-local addresses (intranet receivers); off:
+# integrations.netguard refuses them, against requests into the server's own network.
+LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = env_bool("LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS", False)
 # Largest JSON body the API reads (bytes); 10,000 typical leads are about 3 MB.
 LEADBRIDGE_API_MAX_BODY = env_int("LEADBRIDGE_API_MAX_BODY", 32 * 1024 * 1024)
 # DRF reads request.body, so Django's limit (2.5 MB by default) is the API's too:

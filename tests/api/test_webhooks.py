@@ -56,7 +56,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = True  # the receiver listens on 127.0.0.1
     receiver = Receiver()
     yield receiver
     receiver.close()
@@ -201,7 +202,10 @@ def test_accepted_and_rejected_leads_are_announced(campaign, rep, marketer, rece
 
 
 @pytest.mark.django_db
-def test_failures_are_retried_with_exponential_backoff_then_given_up(campaign, rep, marketer):
+def test_failures_are_retried_with_exponential_backoff_then_given_up(
+    campaign, rep, marketer, settings
+):
+    settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = True
     receiver = Receiver(status=500)
     try:
         webhook_subscription_create(
@@ -242,7 +246,8 @@ def test_failures_are_retried_with_exponential_backoff_then_given_up(campaign, r
 
 
 @pytest.mark.django_db
-def test_an_unreachable_receiver_is_recorded_and_retried(campaign, rep, marketer):
+def test_an_unreachable_receiver_is_recorded_and_retried(campaign, rep, marketer, settings):
+    settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = True
     webhook_subscription_create(
         user=marketer, name="gone", url="http://127.0.0.1:9/hook", events=["lead.created"]
     )
@@ -280,8 +285,9 @@ def test_paused_subscriptions_keep_their_deliveries_waiting(campaign, rep, marke
 
 @pytest.mark.django_db
 def test_deliveries_and_their_status_are_visible_on_the_page_and_in_the_api(
-    client, marketing_api, marketer, campaign, rep
+    client, marketing_api, marketer, campaign, rep, settings
 ):
+    settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = True
     receiver = Receiver(status=503)
     try:
         webhook_subscription_create(
@@ -331,3 +337,68 @@ def test_two_workers_at_once_send_each_delivery_once(campaign, rep, marketer):
         assert len({headers["LeadBridge-Delivery"] for headers, _b in receiver.calls}) == 12
     finally:
         receiver.close()
+
+
+# --- no requests into the server's own network (SSRF) --------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:5432/",
+        "http://localhost:8000/admin/",
+        "https://api.localhost/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://100.64.0.1/hook",
+        "http://0.0.0.0:6379/",
+    ],
+)
+def test_a_webhook_to_a_private_address_is_refused_with_a_field_error(marketing_api, url):
+    made = marketing_api.post(
+        "/api/v1/webhooks/", {"name": "CRM", "url": url, "events": ["lead.created"]}, format="json"
+    )
+    assert made.status_code == 400, made.content
+    assert "public addresses" in made.json()["errors"]["url"]
+    assert not WebhookSubscription.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_public_webhook_url_is_accepted_and_a_private_one_cannot_be_patched_in(marketing_api):
+    made = marketing_api.post(
+        "/api/v1/webhooks/",
+        {"name": "CRM", "url": "https://crm.example.com/hook", "events": ["lead.created"]},
+        format="json",
+    )
+    assert made.status_code == 201, made.content
+    patched = marketing_api.patch(
+        f"/api/v1/webhooks/{made.json()['id']}/", {"url": "http://10.0.0.1/"}, format="json"
+    )
+    assert patched.status_code == 400
+    assert WebhookSubscription.objects.get().url == "https://crm.example.com/hook"
+
+
+@pytest.mark.django_db
+def test_a_name_that_leads_to_a_private_address_gets_nothing_when_delivering(
+    campaign, rep, marketer, receiver, settings
+):
+    # Saved while allowed (or re-pointed by DNS since): the connection itself is checked.
+    subscription = webhook_subscription_create(
+        user=marketer, name="CRM", url=receiver.url.replace("127.0.0.1", "localhost"),
+        events=["lead.created"],
+    )
+    settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = False
+    receive_lead(campaign=campaign)
+    delivery = WebhookDelivery.objects.get(subscription=subscription)
+    webhook_deliveries_send(now=delivery.next_attempt_at, timeout=2)
+    delivery.refresh_from_db()
+    assert receiver.calls == []
+    assert delivery.status == "pending" and "not a public address" in delivery.last_error
+    settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = True
+    webhook_deliveries_send(now=delivery.next_attempt_at, timeout=2)
+    delivery.refresh_from_db()
+    assert delivery.status == "delivered" and len(receiver.calls) == 1
