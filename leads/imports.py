@@ -1074,8 +1074,8 @@ def _insert(model, rows: list[dict], *, pks: bool = True) -> list[int]:
 
     PostgreSQL: pks drawn from the table's sequence, rows written with COPY
     (an order of magnitude cheaper than INSERT … VALUES for thousands of rows).
-    pks=False, for rows nothing refers to (timeline rows): the table's default draws
-    them inside COPY, which spares a nextval round trip per row; returns [].
+    pks=False, for rows nothing refers to (timeline rows): on PostgreSQL the table's
+    default draws them inside COPY, which spares a nextval per row, and [] is returned.
     Elsewhere: bulk_create.
     """
     if not rows:
