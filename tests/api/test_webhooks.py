@@ -323,7 +323,8 @@ postgres_only = pytest.mark.skipif(
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_at_once_send_each_delivery_once(campaign, rep, marketer):
+def test_two_workers_at_once_send_each_delivery_once(campaign, rep, marketer, settings):
+    settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = True
     receiver = Receiver(delay=0.05)
     try:
         webhook_subscription_create(
