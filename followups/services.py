@@ -608,15 +608,17 @@ _SQL_STEP = {
 def _claim_sql(*, level: int, column: str, now: datetime, size: int) -> list[_Claimed]:
     guard, changes = _SQL_STEP[level]
     sql = f"""
+        -- The locked rows are found again by their physical address (a TID scan),
+        -- not by a second walk down the primary key: locking does not move a row.
         WITH claimed AS (
-            SELECT id FROM {FollowUp._meta.db_table}
+            SELECT ctid AS tid FROM {FollowUp._meta.db_table}
             WHERE completed_at IS NULL AND {guard} AND {column} <= %(now)s
             ORDER BY {column}, id
             LIMIT %(size)s
             FOR UPDATE SKIP LOCKED
         ), moved AS (
             UPDATE {FollowUp._meta.db_table} AS f SET {changes}, updated_at = %(now)s
-            FROM claimed WHERE f.id = claimed.id
+            FROM claimed WHERE f.ctid = claimed.tid
             RETURNING f.id, f.lead_id, f.assignee_id
         ), escalated AS (
             INSERT INTO {Escalation._meta.db_table} (followup_id, level, at, data)
