@@ -444,27 +444,25 @@ def material_emails_send(*, now: datetime, batch_size: int = 100) -> int:
     most once: rows are claimed (pending → sending) and committed before sending, so a
     doubled or retried task cannot send one twice; a worker killed between claim and
     send leaves the row in "sending" for a person to see and send again."""
-    sent = 0
-    while True:
-        ids = outbox.claim(
-            MaterialEmail.objects,
-            field="state",
-            pending=MaterialEmail.State.PENDING,
-            sending=MaterialEmail.State.SENDING,
-            size=batch_size,
-        )
-        if not ids:
-            return sent
-        for outgoing in MaterialEmail.objects.filter(pk__in=ids).select_related(
-            "lead", "material"
-        ):
-            error = _material_email_send(outgoing)
-            MaterialEmail.objects.filter(pk=outgoing.pk).update(
-                state=MaterialEmail.State.FAILED if error else MaterialEmail.State.SENT,
-                sent_at=None if error else now,
-                error=error,
-            )
-            sent += not error
+
+    def send(outgoing: MaterialEmail) -> dict:
+        error = _material_email_send(outgoing)
+        return {
+            "state": MaterialEmail.State.FAILED if error else MaterialEmail.State.SENT,
+            "sent_at": None if error else now,
+            "error": error,
+        }
+
+    return outbox.drain(
+        MaterialEmail.objects,
+        field="state",
+        pending=MaterialEmail.State.PENDING,
+        sending=MaterialEmail.State.SENDING,
+        sent=MaterialEmail.State.SENT,
+        size=batch_size,
+        related=("lead", "material"),
+        send=send,
+    )
 
 
 def _material_email_send(outgoing: MaterialEmail) -> str:

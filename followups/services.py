@@ -754,25 +754,24 @@ def notification_emails_send(*, now: datetime, batch_size: int = 200) -> int:
     so a retried or doubled task cannot send it again; a worker killed between
     claim and send leaves it in "sending" for a person to see, never resent.
     """
-    sent = 0
-    while True:
-        ids = outbox.claim(
-            Notification.objects,
-            field="email_state",
-            pending=Notification.EmailState.PENDING,
-            sending=Notification.EmailState.SENDING,
-            size=batch_size,
-        )
-        if not ids:
-            return sent
-        for notification in Notification.objects.filter(pk__in=ids).select_related(
-            "recipient", "followup", "lead"
-        ):
-            state = _email_one(notification)
-            Notification.objects.filter(pk=notification.pk).update(
-                email_state=state, emailed_at=now if state == Notification.EmailState.SENT else None
-            )
-            sent += state == Notification.EmailState.SENT
+
+    def send(notification: Notification) -> dict:
+        state = _email_one(notification)
+        return {
+            "email_state": state,
+            "emailed_at": now if state == Notification.EmailState.SENT else None,
+        }
+
+    return outbox.drain(
+        Notification.objects,
+        field="email_state",
+        pending=Notification.EmailState.PENDING,
+        sending=Notification.EmailState.SENDING,
+        sent=Notification.EmailState.SENT,
+        size=batch_size,
+        related=("recipient", "followup", "lead"),
+        send=send,
+    )
 
 
 def _email_one(notification: Notification) -> str:

@@ -1,5 +1,7 @@
 """Claiming outbox rows (emails) so each goes out at most once, however many workers run."""
 
+from collections.abc import Callable, Iterable
+
 from django.db import transaction
 
 
@@ -16,3 +18,27 @@ def claim(queryset, *, field: str, pending: str, sending: str, size: int) -> lis
         )
         queryset.filter(pk__in=ids, **{field: pending}).update(**{field: sending})
     return ids
+
+
+def drain(
+    queryset,
+    *,
+    field: str,
+    pending: str,
+    sending: str,
+    sent: str,
+    size: int,
+    send: Callable[[object], dict],
+    related: Iterable[str] = (),
+) -> int:
+    """Claim and send batches until nothing is pending; the number that reached `sent`.
+
+    `send(row)` sends one claimed row and returns the columns to store on it, `field`
+    among them (`sent`, or whatever state tells why not)."""
+    count = 0
+    while ids := claim(queryset, field=field, pending=pending, sending=sending, size=size):
+        for row in queryset.filter(pk__in=ids).select_related(*related):
+            changes = send(row)
+            queryset.filter(pk=row.pk).update(**changes)
+            count += changes[field] == sent
+    return count
