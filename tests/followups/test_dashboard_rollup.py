@@ -185,3 +185,31 @@ def test_make_run_fills_the_rollup_with_the_refresh_command(history):  # noqa: F
     call_command("refresh_dashboard", "--now", NOW.isoformat())
     assert rollup.as_of() == NOW
     assert_rollup_equals_live(metrics.Slice(), NOW)
+
+
+@pytest.mark.django_db
+def test_the_change_capture_survives_every_migration_on_this_database():
+    # SQLite rebuilds leads_lead for some schema changes and drops what raw SQL put on it
+    # (followups/0011 restores it after leads/0005): whatever migration comes next, the
+    # triggers and the received_at index must still be there.
+    names = {
+        "followups_dashboard_dirty_insert",
+        "followups_dashboard_dirty_delete",
+        "followups_dashboard_dirty_update",
+    }
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'leads_lead'::regclass")
+            triggers = {name for (name,) in cursor.fetchall()}
+            cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'leads_lead'")
+        else:
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'leads_lead'"
+            )
+            triggers = {name for (name,) in cursor.fetchall()}
+            cursor.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'leads_lead'"
+            )
+        indexes = {name for (name,) in cursor.fetchall()}
+    assert names <= triggers
+    assert "followups_rollup_lead_received" in indexes
