@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 
 from followups.calendar import TZ
 from followups.services import sweep_overdue
@@ -29,10 +29,15 @@ RECEIVED = datetime(2026, 11, 17, 10, 0, tzinfo=TZ)  # Tuesday
 
 
 class Receiver:
-    """A local HTTP endpoint that records what it is sent and answers with `status`."""
+    """A local HTTP endpoint that records what it is sent and answers with `status`.
+
+    It listens on 127.0.0.1, a private address: while it is open, webhooks may go
+    to private addresses (LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS)."""
 
     def __init__(self, status=200, delay=0.0):
         self.status, self.delay, self.calls = status, delay, []
+        self._private_targets = override_settings(LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS=True)
+        self._private_targets.enable()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,11 +58,11 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+        self._private_targets.disable()
 
 
 @pytest.fixture
-def receiver(settings):
-    settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = True  # the receiver listens on 127.0.0.1
+def receiver():
     receiver = Receiver()
     yield receiver
     receiver.close()
@@ -202,10 +207,7 @@ def test_accepted_and_rejected_leads_are_announced(campaign, rep, marketer, rece
 
 
 @pytest.mark.django_db
-def test_failures_are_retried_with_exponential_backoff_then_given_up(
-    campaign, rep, marketer, settings
-):
-    settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = True
+def test_failures_are_retried_with_exponential_backoff_then_given_up(campaign, rep, marketer):
     receiver = Receiver(status=500)
     try:
         webhook_subscription_create(
@@ -285,9 +287,8 @@ def test_paused_subscriptions_keep_their_deliveries_waiting(campaign, rep, marke
 
 @pytest.mark.django_db
 def test_deliveries_and_their_status_are_visible_on_the_page_and_in_the_api(
-    client, marketing_api, marketer, campaign, rep, settings
+    client, marketing_api, marketer, campaign, rep
 ):
-    settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = True
     receiver = Receiver(status=503)
     try:
         webhook_subscription_create(
@@ -323,8 +324,7 @@ postgres_only = pytest.mark.skipif(
 
 @postgres_only
 @pytest.mark.django_db(transaction=True)
-def test_two_workers_at_once_send_each_delivery_once(campaign, rep, marketer, settings):
-    settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = True
+def test_two_workers_at_once_send_each_delivery_once(campaign, rep, marketer):
     receiver = Receiver(delay=0.05)
     try:
         webhook_subscription_create(
