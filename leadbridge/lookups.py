@@ -18,8 +18,19 @@ again when the writing transaction commits:
   the writer committed: it stored the old rows under a version nobody asks for
   once the commit has set the next.
 
-Without a shared cache (the embedded default: SQLite, no Redis) processes could
-not tell each other, so every call reads the database, as before.
+Without a shared cache but on PostgreSQL (no REDIS_URL), the database tells the
+processes instead: each LISTENs on its own connection, and a write sends NOTIFY
+in the writing transaction — PostgreSQL delivers it when that transaction
+commits, and never if it rolls back. A process looks for delivered notifications
+(a non-blocking read of its connection's socket, no round trip) where it would
+read the version; one that came, or a new connection (whatever was sent before
+it LISTENed is unknown), makes it forget its copies. Inside a transaction block
+a first LISTEN would only start at commit, so there every call reads the
+database. (A pooler in transaction mode, e.g. PgBouncer, does not keep LISTEN:
+set REDIS_URL there.)
+
+With neither (the embedded default: SQLite, no Redis) processes could not tell
+each other, so every call reads the database, as before.
 What invalidates: saves and deletes (signals) and QuerySet.update / bulk_create of
 the models registered with invalidate_on() — see the apps' ready().
 """
@@ -33,7 +44,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.core.signals import request_finished, request_started
-from django.db import models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 
@@ -49,13 +60,16 @@ class Lookup:
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """The value for `key`, computed (read from the database) at most once per version."""
         shared = self._shared()
-        if shared is None:
-            return compute()
         if not (self._in_request and self._checked and self._version is not None):
-            version = shared.get(self._cache_key)
-            if version is None:
-                shared.add(self._cache_key, uuid.uuid4().hex, None)
+            if shared is not None:
                 version = shared.get(self._cache_key)
+                if version is None:
+                    shared.add(self._cache_key, uuid.uuid4().hex, None)
+                    version = shared.get(self._cache_key)
+            else:
+                version = notifications.generation()
+                if version is None:
+                    return compute()
             if version != self._version:
                 self._values, self._version = {}, version
             self._checked = True
@@ -70,9 +84,12 @@ class Lookup:
         return value
 
     def invalidate(self) -> None:
-        """Every process reads afresh: now, and again once the current transaction commits."""
+        """Every process reads afresh: now, and again once the current transaction commits.
+
+        (With LISTEN/NOTIFY one NOTIFY does both: PostgreSQL delivers it at the commit.)
+        """
         self._bump()
-        transaction.on_commit(self._bump, robust=True)
+        transaction.on_commit(self._bump_after_commit, robust=True)
 
     def clear_local(self) -> None:
         self._values, self._version, self._checked = {}, None, False
@@ -88,12 +105,82 @@ class Lookup:
         shared = self._shared()
         if shared is not None:
             shared.set(self._cache_key, uuid.uuid4().hex, None)
+        else:
+            # PostgreSQL delivers it when the writing transaction commits.
+            notifications.notify()
+
+    def _bump_after_commit(self) -> None:
+        self.clear_local()
+        shared = self._shared()
+        if shared is not None:
+            shared.set(self._cache_key, uuid.uuid4().hex, None)
 
     @staticmethod
     def _shared():
         alias = settings.LEADBRIDGE_LOOKUP_CACHE
         return caches[alias] if alias else None
 
+
+class Notifications:
+    """PostgreSQL LISTEN/NOTIFY on the default connection: the version without a shared cache.
+
+    generation() counts what this process has heard: it goes up with each
+    notification delivered and with each new connection (notifications sent
+    while nobody here listened are lost). Lookup keeps its copies while it stays
+    the same. notify() is sent in the caller's transaction, so PostgreSQL
+    delivers it to every listener (this process too) when that commits.
+    """
+
+    channel = "leadbridge_lookups"
+
+    def __init__(self):
+        self._raw = None  # the psycopg connection LISTENing
+        self._generation = 0
+
+    @staticmethod
+    def _usable() -> bool:
+        return settings.LEADBRIDGE_LOOKUP_CACHE is None and connection.vendor == "postgresql"
+
+    def generation(self) -> int | None:
+        """Where this process stands; None if it cannot listen (every call reads afresh)."""
+        if not self._usable():
+            return None
+        import psycopg  # PostgreSQL's driver: present whenever the vendor is
+
+        try:
+            connection.ensure_connection()
+            raw = connection.connection
+            if raw is not self._raw:
+                if connection.in_atomic_block:
+                    return None  # LISTEN would start only at commit
+                with connection.cursor() as cursor:
+                    cursor.execute(f"LISTEN {self.channel}")
+                # Notifications that arrive with the results of other statements are
+                # taken by psycopg and handed here; the rest wait in the socket.
+                raw.add_notify_handler(self._heard)
+                self._raw = raw
+                self._generation += 1
+            pgconn = raw.pgconn
+            pgconn.consume_input()  # non-blocking: what has arrived, no round trip
+            while pgconn.notifies() is not None:
+                self._generation += 1
+        except (DatabaseError, psycopg.Error):
+            # A broken connection: Django replaces it; this process listens again then.
+            self._raw = None
+            return None
+        return self._generation
+
+    def _heard(self, notify) -> None:
+        if notify.channel == self.channel:
+            self._generation += 1
+
+    def notify(self) -> None:
+        if self._usable():
+            with connection.cursor() as cursor:
+                cursor.execute(f"NOTIFY {self.channel}")
+
+
+notifications = Notifications()
 
 # Tokens, campaigns and their first material, SLA policies, webhook subscriptions.
 intake = Lookup("intake")

@@ -3,7 +3,7 @@ memory (leadbridge.lookups): every change to them must be seen by the very next 
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Campaign
@@ -150,3 +150,106 @@ def test_a_single_lead_takes_six_statements_once_the_lookups_are_warm(marketer, 
     ]
     # known-lead check, team lock, rep choice, lead, follow-ups, timeline (+ transaction)
     assert statements == ["SELECT", "SELECT", "UPDATE", "INSERT", "INSERT", "INSERT"]
+
+
+# --- PostgreSQL without a shared cache: LISTEN/NOTIFY tells the processes ----------
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's"
+)
+
+
+def _other_process():
+    """A second connection to the test database, standing in for another worker."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    return psycopg.connect(**params, autocommit=True)
+
+
+def _eventually(check, seconds=2.0):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_notify_from_another_process_makes_this_one_read_again(settings):
+    settings.LEADBRIDGE_LOOKUP_CACHE = None
+    reads = []
+    lookup = lookups.Lookup("test")
+    assert lookup.get("k", lambda: reads.append(1) or "a") == "a"
+    assert lookup.get("k", lambda: reads.append(1) or "b") == "a"  # kept, no statement
+    with _other_process() as other:
+        other.execute(f"NOTIFY {lookups.notifications.channel}")
+    assert _eventually(lambda: lookup.get("k", lambda: "c") == "c")
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_change_is_announced_to_other_processes_when_it_commits(settings, marketer):
+    settings.LEADBRIDGE_LOOKUP_CACHE = None
+    with _other_process() as other:
+        other.execute(f"LISTEN {lookups.notifications.channel}")
+        with transaction.atomic():
+            marketer.is_active = False
+            marketer.save()  # invalidates
+            assert list(other.notifies(timeout=0.2)) == []  # not before the commit
+        assert [n.channel for n in other.notifies(timeout=2, stop_after=1)] == [
+            lookups.notifications.channel
+        ]
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_change_rolled_back_is_not_announced(settings, marketer):
+    settings.LEADBRIDGE_LOOKUP_CACHE = None
+    with _other_process() as other:
+        other.execute(f"LISTEN {lookups.notifications.channel}")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            marketer.save()
+            raise RuntimeError
+        assert list(other.notifies(timeout=0.3)) == []
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_token_revoked_by_another_process_is_refused_on_the_next_request(settings, marketer):
+    settings.LEADBRIDGE_LOOKUP_CACHE = None
+    client = api_client(marketer)
+    assert client.get("/api/v1/users/me/").status_code == 200
+    assert client.get("/api/v1/users/me/").status_code == 200  # the token is kept in memory
+    with _other_process() as other, other.transaction():
+        other.execute(
+            "UPDATE integrations_apitoken SET revoked_at = now() WHERE id = %s", [client.token.pk]
+        )
+        other.execute(f"NOTIFY {lookups.notifications.channel}")
+    assert _eventually(lambda: client.get("/api/v1/users/me/").status_code == 401)
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_new_connection_forgets_what_was_kept(settings):
+    settings.LEADBRIDGE_LOOKUP_CACHE = None
+    lookup = lookups.Lookup("test")
+    assert lookup.get("k", lambda: "a") == "a"
+    assert lookup.get("k", lambda: "b") == "a"
+    connection.close()  # what was announced while nobody listened is unknown
+    assert lookup.get("k", lambda: "c") == "c"
+
+
+@on_postgresql
+def test_inside_a_transaction_block_a_first_listen_waits_so_every_call_reads(settings):
+    settings.LEADBRIDGE_LOOKUP_CACHE = None
+    lookups.notifications._raw = None  # as on a connection that has not listened yet
+    lookup = lookups.Lookup("test")
+    assert lookup.get("k", lambda: "a") == "a"
+    assert lookup.get("k", lambda: "b") == "b"
