@@ -468,7 +468,8 @@ def sweep_overdue(
     4. level 3 also reassigns the lead to the least-loaded available rep;
     5. one notification per recipient and kind for the batch.
     Emails go out afterwards from the notification rows (notification_emails_send).
-    On PostgreSQL steps 1–3 of levels 0–2 are one statement (_claim_sql): the
+    On PostgreSQL steps 1–3 of levels 0–2 are one statement (_claim_sql), which
+    for levels 0 and 1 also writes the assignees' notifications (step 5): the
     benchmark in bench/sweep_bench.py holds it to 1.5x a bare UPDATE.
 
     A backlog (a first batch that came back full) is worked by `workers`
@@ -537,6 +538,9 @@ def _sweep_batch(*, level: int, column: str, guard: Q, now: datetime, size: int,
     if connection.vendor == "postgresql" and level != Escalation.Level.REASSIGNED:
         rows = _claim_sql(level=level, column=column, now=now, size=size)
         new_owner = {}
+        # The statement told the assignees already (levels 0 and 1); the rest is left
+        # to _notify: those without an assignee (their team lead is told) and level 2.
+        to_notify = rows if level == Escalation.Level.MANAGER else [r for r in rows if r.assignee_id is None]
     else:
         rows = _claim_orm(level=level, column=column, guard=guard, now=now, size=size)
         if not rows:
@@ -556,8 +560,9 @@ def _sweep_batch(*, level: int, column: str, guard: Q, now: datetime, size: int,
             ],
             batch_size=5000,
         )
+        to_notify = rows
     if rows:
-        _notify(level=level, rows=rows, new_owner=new_owner, now=now)
+        _notify(level=level, rows=to_notify, new_owner=new_owner, now=now)
         if level == Escalation.Level.OVERDUE:  # integrations: followup.overdue webhooks, same transaction
             webhook_deliveries_for_overdue(followup_ids=[row.pk for row in rows], now=now)
         setattr(report, _COUNTERS[level], getattr(report, _COUNTERS[level]) + len(rows))
@@ -623,7 +628,7 @@ def _claim_sql(*, level: int, column: str, now: datetime, size: int) -> list[_Cl
         ), escalated AS (
             INSERT INTO {Escalation._meta.db_table} (followup_id, level, at, data)
             SELECT id, %(level)s, %(now)s, '{{}}'::jsonb FROM moved
-        )
+        ){_SQL_TELL_ASSIGNEES if level in _SQL_TELL_KIND else ""}
         -- The team only matters where the team lead is told (level 2, or nobody
         -- is assigned): looked up for those rows alone, and as a correlated
         -- lookup, not a join, which tempts the planner into hashing all leads.
@@ -633,9 +638,27 @@ def _claim_sql(*, level: int, column: str, now: datetime, size: int) -> list[_Cl
                END
         FROM moved
     """
+    params = {"now": now, "size": size, "level": level, "kind": _SQL_TELL_KIND.get(level)}
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"now": now, "size": size, "level": level})
+        cursor.execute(sql, params)
         return [_Claimed(*row) for row in cursor.fetchall()]
+
+
+# Levels 0 and 1 tell the assignee: one notification per assignee for the batch,
+# written by the claim statement itself, exactly as _notify writes them (the
+# follow-up and lead named when it concerns just one, the first 100 ids).
+_SQL_TELL_KIND = {0: Notification.Kind.WARNING.value, 1: Notification.Kind.OVERDUE.value}
+_SQL_TELL_ASSIGNEES = f""", told AS (
+            INSERT INTO {Notification._meta.db_table}
+                (recipient_id, kind, count, followup_id, lead_id, followup_ids, created_at, email_state)
+            SELECT assignee_id, %(kind)s, count(*),
+                   CASE WHEN count(*) = 1 THEN min(id) END,
+                   CASE WHEN count(*) = 1 THEN min(lead_id) END,
+                   to_jsonb((array_agg(id ORDER BY id))[1:100]),
+                   %(now)s, '{Notification.EmailState.PENDING.value}'
+            FROM moved WHERE assignee_id IS NOT NULL
+            GROUP BY assignee_id
+        )"""
 
 
 def _notify(*, level: int, rows: list, new_owner: dict, now: datetime) -> None:

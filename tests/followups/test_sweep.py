@@ -137,6 +137,48 @@ def test_field_study_case_three_weeks_without_material_reaches_level_two_and_tel
     assert manager_mails[0].body.count(f"/leads/{lead.pk}/") == 2
 
 
+
+@pytest.mark.django_db
+def test_a_batch_tells_each_assignee_once_naming_the_follow_up_only_when_it_is_one(
+    campaign, rep, second_rep, manager
+):
+    """On PostgreSQL the claim statement writes these rows, elsewhere _notify: same result."""
+    many = [receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True) for _ in range(3)]
+    single = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+    nobody = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+    for lead in many:
+        lead.followups.update(assignee=rep)
+    single.followups.filter(kind="material").update(assignee=second_rep)
+    single.followups.exclude(kind="material").delete()
+    nobody.followups.filter(kind="material").update(assignee=None)
+    nobody.followups.exclude(kind="material").delete()
+
+    assert sweep_overdue(now=at(19, 10)).overdue == 8
+    overdue = Notification.objects.filter(kind="overdue")
+    rows = {n.recipient_id: n for n in overdue}
+    assert set(rows) == {rep.pk, second_rep.pk, manager.pk} and overdue.count() == 3
+    mine = FollowUp.objects.filter(lead__in=many)
+    assert (rows[rep.pk].count, rows[rep.pk].followup_id, rows[rep.pk].lead_id) == (6, None, None)
+    assert sorted(rows[rep.pk].followup_ids) == sorted(mine.values_list("pk", flat=True))
+    material = single.followups.get()
+    assert (rows[second_rep.pk].count, rows[second_rep.pk].followup_id, rows[second_rep.pk].lead_id) == (
+        1, material.pk, single.pk
+    )
+    assert rows[second_rep.pk].followup_ids == [material.pk]
+    assert (rows[manager.pk].count, rows[manager.pk].followup_id) == (1, nobody.followups.get().pk)
+    assert {n.email_state for n in overdue} == {"pending"} and {n.read_at for n in overdue} == {None}
+    assert {n.created_at for n in overdue} == {at(19, 10)}
+
+
+@pytest.mark.django_db
+def test_a_notification_lists_at_most_a_hundred_follow_ups_but_counts_them_all(campaign, rep, manager):
+    leads = [receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True) for _ in range(60)]
+    FollowUp.objects.filter(lead__in=leads).update(assignee=rep)
+    sweep_overdue(now=at(19, 10), batch_size=500)
+    told = Notification.objects.get(kind="overdue", recipient=rep)
+    assert told.count == 120 and len(told.followup_ids) == 100
+    assert set(told.followup_ids) <= set(FollowUp.objects.filter(lead__in=leads).values_list("pk", flat=True))
+
 @pytest.mark.django_db
 def test_notification_emails_are_claimed_so_a_second_sender_sends_nothing(printed_lead, rep):
     sweep_overdue(now=at(19, 10))
