@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -13,6 +14,9 @@ from campaigns.models import Campaign
 from leadbridge import lookups
 
 from .models import Decision, Lead, LeadEvent, RejectReason, Stage
+
+if TYPE_CHECKING:
+    from followups.models import FollowUp
 
 
 def team_for(*, channel: str, country: str, postcode: str, campaign: Campaign | None) -> Team | None:
@@ -183,7 +187,6 @@ def lead_receive(
                     channel=lead.channel, country=lead.country, postcode=lead.postcode, campaign=campaign
                 )
                 lead.owner = rep_for(team=lead.team, now=now)
-            lead.save()
             timeline = [
                 LeadEvent(
                     lead=lead,
@@ -203,8 +206,13 @@ def lead_receive(
                         data={"to": lead.owner_id, "to_name": str(lead.owner), "team": str(lead.team), "by": "routing"},
                     )
                 )
-            # One INSERT for these entries and the follow-ups' own.
-            followups_create_for_lead(lead=lead, timeline=timeline)
+            if connection.vendor == "postgresql":
+                # The lead, its follow-ups and all timeline entries in one statement.
+                _insert_lead_with_followups(lead=lead, timeline=timeline)
+            else:
+                lead.save()
+                # One INSERT for these entries and the follow-ups' own.
+                followups_create_for_lead(lead=lead, timeline=timeline)
             webhook_lead_event(event="lead.created", lead=lead, now=now)  # outbox row, same transaction
     except IntegrityError:
         if not external_id:
@@ -214,6 +222,129 @@ def lead_receive(
             raise
         return Intake(existing, False)
     return Intake(lead, True)
+
+
+def _insert_lead_with_followups(*, lead: Lead, timeline: list[LeadEvent]) -> list[FollowUp]:
+    """lead.save() and followups_create_for_lead(lead=lead, timeline=timeline) in one statement.
+
+    PostgreSQL only: data-modifying CTEs. The lead's INSERT returns its id, which
+    the follow-ups' and timeline rows take from it; each FOLLOWUP_CREATED entry
+    takes its follow-up's id by kind (a lead's initial follow-ups have one of
+    each kind). The rows and their values are the ones lead.save() and the two
+    bulk_create calls would write, in the same order (ids ascending as before);
+    the statement's text depends only on how many follow-ups and entries there
+    are, so it is built once per process (building it with the ORM each time was
+    most of the cost). No signal is lost: Lead, FollowUp and LeadEvent have no
+    receivers, and bulk_create sent none.
+    """
+    from followups.services import followups_create_for_lead, initial_followups, sla_policy_for
+
+    policy = sla_policy_for(lead=lead)
+    followups = initial_followups(lead=lead, policy=policy)
+    kinds = [followup.kind for followup in followups]
+    if not followups or len(set(kinds)) != len(kinds):
+        # Never today (a decision is always owed; one follow-up of each kind): the
+        # statement could not match entries to follow-ups, so the ORM does it.
+        lead.save()
+        return followups_create_for_lead(lead=lead, timeline=timeline)
+    lead_fields, followup_fields, event_fields = _insert_fields()
+    params: list = []
+    # Lead: auto_now(_add) stamps set as save() sets them (Field.pre_save).
+    params += [f.get_db_prep_save(f.pre_save(lead, True), connection) for f in lead_fields]
+    for followup in followups:
+        params += [
+            f.get_db_prep_save(f.pre_save(followup, True), connection)
+            for f in followup_fields
+        ]
+    events = [*timeline]
+    for followup in followups:
+        events.append(
+            LeadEvent(
+                lead=lead,
+                kind=LeadEvent.Kind.FOLLOWUP_CREATED,
+                at=lead.received_at,
+                data={
+                    "kind": followup.kind,
+                    "due_at": followup.due_at.isoformat(),
+                    "policy": policy.name,
+                },
+            )
+        )
+    for event, followup_kind in zip(events, [None] * len(timeline) + kinds, strict=True):
+        params.append(followup_kind)
+        params += [f.get_db_prep_save(f.pre_save(event, True), connection) for f in event_fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(len(followups), len(events)), params)
+        rows = cursor.fetchall()
+    lead.pk = rows[0][0]
+    lead._state.adding, lead._state.db = False, connection.alias
+    ids = {kind: pk for _lead_id, pk, kind in rows}
+    for followup in followups:
+        followup.pk, followup.lead = ids[followup.kind], lead
+        followup._state.adding, followup._state.db = False, connection.alias
+    return followups
+
+
+_INSERT_FIELDS = None
+
+
+def _insert_fields():
+    """The columns each INSERT writes: the concrete fields but the id (and the lead FKs)."""
+    global _INSERT_FIELDS
+    if _INSERT_FIELDS is None:
+        from followups.models import FollowUp
+
+        def fields(model, *leave_out):
+            return [
+                f
+                for f in model._meta.local_concrete_fields
+                if not f.primary_key and f.attname not in leave_out
+            ]
+
+        _INSERT_FIELDS = (
+            fields(Lead),
+            fields(FollowUp, "lead_id"),
+            fields(LeadEvent, "lead_id", "followup_id"),
+        )
+    return _INSERT_FIELDS
+
+
+_INSERT_SQL: dict[tuple[int, int], str] = {}
+
+
+def _insert_sql(followups: int, events: int) -> str:
+    sql = _INSERT_SQL.get((followups, events))
+    if sql is not None:
+        return sql
+    from followups.models import FollowUp
+
+    lead_fields, followup_fields, event_fields = _insert_fields()
+    quote = connection.ops.quote_name
+
+    def columns(fields):
+        return ", ".join(quote(f.column) for f in fields)
+
+    def row(fields, *leading):
+        return "(" + ", ".join([*leading, *(["%s"] * len(fields))]) + ")"
+
+    lead_table, followup_table, event_table = (
+        quote(m._meta.db_table) for m in (Lead, FollowUp, LeadEvent)
+    )
+    lead_id = "(SELECT id FROM new_lead)"
+    # The entry's follow-up: NULL for the lead's own entries (the kind parameter is NULL).
+    followup_id = "(SELECT id FROM new_followups WHERE kind = %s)"
+    sql = (
+        f"WITH new_lead AS (INSERT INTO {lead_table} ({columns(lead_fields)}) "
+        f"VALUES {row(lead_fields)} RETURNING id), "
+        f"new_followups AS (INSERT INTO {followup_table} (lead_id, {columns(followup_fields)}) "
+        f"VALUES {', '.join([row(followup_fields, lead_id)] * followups)} RETURNING id, kind), "
+        f"new_events AS (INSERT INTO {event_table} (lead_id, followup_id, {columns(event_fields)}) "
+        f"VALUES {', '.join([row(event_fields, lead_id, followup_id)] * events)}) "
+        "SELECT new_lead.id, new_followups.id, new_followups.kind "
+        "FROM new_lead LEFT JOIN new_followups ON true"
+    )
+    _INSERT_SQL[(followups, events)] = sql
+    return sql
 
 
 @transaction.atomic

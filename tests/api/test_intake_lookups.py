@@ -136,7 +136,9 @@ def test_without_a_shared_cache_every_call_reads_the_database(settings):
     assert lookup.get("k", lambda: "b") == "b"
 
 
-def test_a_single_lead_takes_six_statements_once_the_lookups_are_warm(marketer, campaign, rep):
+def test_a_single_lead_takes_four_to_six_statements_once_the_lookups_are_warm(
+    marketer, campaign, rep
+):
     client = api_client(marketer)
     post_lead(client, campaign, 1)  # also notes the token's first use: that invalidates
     post_lead(client, campaign, 2)
@@ -148,8 +150,10 @@ def test_a_single_lead_takes_six_statements_once_the_lookups_are_warm(marketer, 
         for q in queries.captured_queries[:-1]
         if not q["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
     ]
-    # known-lead check, team lock, rep choice, lead, follow-ups, timeline (+ transaction)
-    assert statements == ["SELECT", "SELECT", "UPDATE", "INSERT", "INSERT", "INSERT"]
+    # known-lead check, team lock, rep choice, lead, follow-ups, timeline (+ transaction);
+    # on PostgreSQL the last three are one statement (leads.services._insert_lead_with_followups).
+    writes = ["WITH"] if connection.vendor == "postgresql" else ["INSERT", "INSERT", "INSERT"]
+    assert statements == ["SELECT", "SELECT", "UPDATE", *writes]
 
 
 # --- PostgreSQL without a shared cache: LISTEN/NOTIFY tells the processes ----------

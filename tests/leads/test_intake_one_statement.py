@@ -1,0 +1,128 @@
+"""On PostgreSQL lead_receive writes the lead, its follow-ups and its timeline in one
+statement: the rows must be the ones lead.save() and followups_create_for_lead write."""
+
+from datetime import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from campaigns.models import Channel
+from followups.calendar import TZ
+from followups.models import FollowUp
+from followups.services import followups_create_for_lead
+from leads import services
+from leads.models import Lead, LeadEvent, Source
+from leads.services import OnDuplicate, lead_receive
+
+from ..factories import CampaignFactory, InfoMaterialFactory
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="the statement is PostgreSQL's"),
+]
+
+RECEIVED = datetime(2026, 11, 20, 16, 40, tzinfo=TZ)  # a Friday, shortly before closing
+
+
+def _with_the_orm(*, lead, timeline):
+    lead.save()
+    return followups_create_for_lead(lead=lead, timeline=timeline)
+
+
+def _receive(campaign, actor, tag, **fields):
+    data = {
+        "company": "Muster GmbH",
+        "contact_name": "Erika Mustermann",
+        "email": f"{tag}@example.com",
+        "external_id": tag,
+        "received_at": RECEIVED,
+        **fields,
+    }
+    return lead_receive(
+        data=data,
+        source=Source.API,
+        now=RECEIVED,
+        actor=actor,
+        campaign=campaign,
+        on_duplicate=OnDuplicate.SKIP,
+    ).lead
+
+
+def _rows(lead):
+    """Every column but ids, the fields that tell the two leads apart, and write stamps."""
+    leave_out = {"id", "external_id", "email", "dedup_key", "created_at", "updated_at"}
+    lead_row = {
+        f.attname: getattr(lead, f.attname)
+        for f in Lead._meta.concrete_fields
+        if f.attname not in leave_out
+    }
+    followups = list(FollowUp.objects.filter(lead=lead).order_by("pk"))
+    kinds = {f.pk: f.kind for f in followups}
+    followup_rows = [
+        {
+            f.attname: getattr(followup, f.attname)
+            for f in FollowUp._meta.concrete_fields
+            if f.attname not in {"id", "lead_id", "created_at", "updated_at"}
+        }
+        for followup in followups
+    ]
+    event_rows = [
+        (e.kind, kinds.get(e.followup_id), e.actor_id, e.at, e.data)
+        for e in LeadEvent.objects.filter(lead=lead).order_by("pk")
+    ]
+    return lead_row, followup_rows, event_rows
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"requests_material": True},
+        {"requests_material": True, "wants_call": True},
+        {"requests_material": False, "wants_call": False},
+        {"requests_material": False, "wants_call": True, "channel": Channel.WEBSITE},
+        {"requests_material": True, "wants_call": True, "channel": Channel.WEBSITE},
+    ],
+)
+def test_the_one_statement_writes_what_save_and_bulk_create_write(
+    monkeypatch, fields, marketer, team, rep
+):
+    campaign = CampaignFactory(owner=marketer, team=team)
+    campaign.materials.add(InfoMaterialFactory(kind="digital"))
+    with CaptureQueriesContext(connection) as queries:
+        one = _receive(campaign, marketer, "one", **fields)
+    assert sum(q["sql"].startswith("WITH new_lead") for q in queries.captured_queries) == 1
+    monkeypatch.setattr(services, "_insert_lead_with_followups", _with_the_orm)
+    orm = _receive(campaign, marketer, "orm", **fields)
+    assert one.owner_id == orm.owner_id == rep.pk  # the only rep: same owner both times
+    assert _rows(one) == _rows(orm)
+    # What the caller gets back matches what was stored.
+    stored = Lead.objects.get(pk=one.pk)
+    assert (one.created_at, one.updated_at) == (stored.created_at, stored.updated_at)
+    assert one.created_at <= timezone.now()
+    assert not one._state.adding
+
+
+def test_a_lead_nobody_routes_gets_no_assigned_entry(marketer):
+    campaign = CampaignFactory(owner=marketer, team=None)
+    lead = _receive(campaign, marketer, "loose")
+    assert lead.owner_id is None
+    kinds = list(LeadEvent.objects.filter(lead=lead).order_by("pk").values_list("kind", flat=True))
+    assert kinds[0] == LeadEvent.Kind.RECEIVED
+    assert LeadEvent.Kind.ASSIGNED not in kinds
+
+
+def test_a_repeated_external_id_racing_in_still_answers_with_the_first_lead(
+    monkeypatch, marketer, team, rep
+):
+    campaign = CampaignFactory(owner=marketer, team=team)
+    first = _receive(campaign, marketer, "same")
+    # As if a concurrent request stored it after our check: the statement hits the constraint.
+    monkeypatch.setattr(services, "_known", lambda **kwargs: None)
+    again = _receive(campaign, marketer, "same", company="Other")
+    assert again.pk == first.pk
+    assert Lead.objects.filter(external_id="same").count() == 1
+    assert FollowUp.objects.filter(lead__external_id="same").count() == len(
+        FollowUp.objects.filter(lead=first)
+    )
