@@ -881,6 +881,7 @@ class _Chunk:
         # timestamps) and the router (see _Router).
         shared = {} if shared is None else shared
         self.shapes = shared.setdefault("shapes", {})
+        self.minutes = shared.setdefault("minutes", {})
         self.router = shared.setdefault("router", _Router(campaign=campaign))
 
     def instant(self, line: int) -> datetime:
@@ -1137,19 +1138,29 @@ class _Span:
 
     DEADLINES = ("starts_at", "warn_at", "due_at", "overdue_at", "escalate_at", "reassign_at")
 
-    def __init__(self, lo: datetime, hi: datetime):
+    def __init__(self, lo: datetime, hi: datetime, minutes: dict | None = None):
         self.lo, self.hi = lo, hi
-        self._minutes: dict = {}
+        # (calendar, start) -> (a, b, m): business minutes from start are m for every
+        # instant from a to b. Kept across chunks (the caller's dict): a file repeats
+        # its few hundred timestamps in every chunk.
+        self._minutes: dict = {} if minutes is None else minutes
         self._shapes: dict = {}
 
     def minutes(self, calendar, start: datetime, at: datetime) -> int:
         key = (calendar, start)
-        if key not in self._minutes:
-            lo = calendar.business_minutes_between(start, self.lo)
-            hi = calendar.business_minutes_between(start, self.hi)
-            self._minutes[key] = lo if lo == hi else None
-        same = self._minutes[key]
-        return calendar.business_minutes_between(start, at) if same is None else same
+        known = self._minutes.get(key)
+        if known is not None and known[0] <= self.lo and self.hi <= known[1]:
+            return known[2]
+        lo = calendar.business_minutes_between(start, self.lo)
+        if lo != calendar.business_minutes_between(start, self.hi):
+            return calendar.business_minutes_between(start, at)
+        # Business minutes never fall as time moves on, so equal at both ends of two
+        # overlapping or touching ranges means equal across their union.
+        if known is not None and known[2] == lo and known[0] <= self.hi and self.lo <= known[1]:
+            self._minutes[key] = (min(known[0], self.lo), max(known[1], self.hi), lo)
+        else:
+            self._minutes[key] = (self.lo, self.hi, lo)
+        return lo
 
     def shape(self, calendar, key, at: datetime, build: Callable[[datetime], dict]) -> dict:
         """build(at) for a shape whose deadlines follow `at`; computed twice per key."""
@@ -1225,8 +1236,14 @@ class _Pending:
     def first_material(self):
         if not self._material_read:
             self._material = self.chunk.campaign.materials.order_by("pk").first()
+            self._material_label = str(self._material) if self._material else ""
             self._material_read = True
         return self._material
+
+    def material_label(self) -> str:
+        """str(material), as the timeline shows it: rendered once, not for each lead."""
+        self.first_material()
+        return self._material_label
 
     def add(self, row: ParsedRow) -> _NewLead:
         """Build the lead as lead_receive does (channel, material, identity, routing)."""
@@ -1313,7 +1330,7 @@ class _Pending:
         policies = [self._policy(new.values) for new in self.leads]
         autosend = self._autosend_material()
         lines = [new.line for new in self.leads]
-        self._span = _Span(chunk.instant(min(lines)), chunk.instant(max(lines)))
+        self._span = _Span(chunk.instant(min(lines)), chunk.instant(max(lines)), chunk.minutes)
         for new, policy in zip(self.leads, policies, strict=True):
             new.values["created_at"] = new.values["updated_at"] = written
             if autosend:
@@ -1511,7 +1528,7 @@ class _Pending:
                 "kind": "material_sent",
                 "actor_id": None,
                 "at": new.sent_at,
-                "data": {"postal": False, "material": str(self.first_material())},
+                "data": {"postal": False, "material": self.material_label()},
             }
         ]
         if callback is not None:

@@ -146,3 +146,39 @@ def test_every_row_is_either_imported_or_reported(
     )
     for issue in issues:
         assert issue.reasons and issue.line >= 2
+
+
+# --- the business minutes a chunk shares between its rows --------------------------------
+
+_MONDAY_8 = timezone.datetime(2026, 11, 23, 7, 0, tzinfo=timezone.UTC)  # 08:00 in Berlin
+_INSTANTS = st.integers(min_value=0, max_value=4 * 60 * 60 * 10**6).map(
+    lambda us: _MONDAY_8 + timezone.timedelta(microseconds=us)
+)
+
+
+@given(
+    starts=st.lists(_INSTANTS, min_size=1, max_size=3),
+    chunks=st.lists(
+        st.tuples(_INSTANTS, st.integers(min_value=0, max_value=120 * 10**6)), min_size=1, max_size=6
+    ),
+    data=st.data(),
+)
+@hypothesis_settings(max_examples=150, deadline=None)
+def test_a_chunks_business_minutes_equal_the_calendars_for_every_row(starts, chunks, data):
+    """_Span.minutes answers from what earlier chunks found (the shared cache) only where
+    the calendar agrees: for any chunk ranges, in any order, at any instant inside them."""
+    from followups.services import calendar_for
+    from leads.imports import _Span
+
+    calendar = calendar_for(team=None)
+    shared: dict = {}
+    for lo, width_us in chunks:
+        hi = lo + timezone.timedelta(microseconds=width_us)
+        span = _Span(lo, hi, shared)
+        for start in starts:
+            start = min(start, lo)
+            at = lo + timezone.timedelta(microseconds=data.draw(st.integers(0, width_us)))
+            for moment in (lo, at, hi):
+                assert span.minutes(calendar, start, moment) == calendar.business_minutes_between(
+                    start, moment
+                )
