@@ -425,21 +425,25 @@ def validate_leads_in(items: list, *, user, now) -> tuple[list[tuple[int, dict]]
         except ValidationError as exc:
             invalid[index] = flatten(exc.detail)
 
-    # The ids, resolved with one query per kind for the whole batch.
+    # The ids, resolved with one query per kind for the whole batch. (The querysets
+    # are built only when some item names an id: most single leads name none.)
     def fetch(queryset, name):
         ids = {data[name] for _i, data in parsed if data.get(name) is not None}
         found = {}
-        for chunk in intake._chunks(sorted(ids)):
-            found.update(queryset.in_bulk(chunk))
+        if ids:
+            queryset = queryset() if callable(queryset) else queryset
+            for chunk in intake._chunks(sorted(ids)):
+                found.update(queryset.in_bulk(chunk))
         return found
 
     campaign_ids = {data["campaign"] for _i, data in parsed if data.get("campaign") is not None}
     campaigns = _campaigns(campaign_ids, fetch)
-    materials = fetch(InfoMaterial.objects.all(), "requested_material")
+    materials = fetch(InfoMaterial.objects.all, "requested_material")
     owners = fetch(
-        User.objects.filter(is_active=True, role=Role.REP).select_related("team"), "owner"
+        lambda: User.objects.filter(is_active=True, role=Role.REP).select_related("team"),
+        "owner",
     )
-    teams = fetch(Team.objects.all(), "team")
+    teams = fetch(Team.objects.all, "team")
     offered: dict[int, set] = {}
 
     def materials_of(campaign_id):
