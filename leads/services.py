@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import Role, RoutingRule, Team, User
@@ -47,8 +48,34 @@ WHERE id = (
         rep.id
     LIMIT 1
 )
-RETURNING *
+RETURNING {columns}
 """
+
+
+def _fetch_one(model, sql: str, params: list):
+    """The first row of `sql` as a model instance, or None: Model.objects.raw(...)[0], cheaper.
+
+    `{columns}` in sql stands for the model's columns in field order, so the row
+    goes straight to Model.from_db (RawQuerySet matched names and built
+    converters per call; these models' fields have none — checked here).
+    """
+    columns, attnames = _columns_of(model)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.replace("{columns}", columns), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return model.from_db(connection.alias, attnames, row)
+
+
+@functools.cache
+def _columns_of(model) -> tuple[str, list[str]]:
+    fields = model._meta.concrete_fields
+    if any(f.get_db_converters(connection) for f in fields):
+        raise NotImplementedError(f"{model.__name__} has fields with converters: use .raw()")
+    return ", ".join(connection.ops.quote_name(f.column) for f in fields), [
+        f.attname for f in fields
+    ]
 
 
 def rep_for(*, team: Team | None, now: datetime) -> User | None:
@@ -62,10 +89,15 @@ def rep_for(*, team: Team | None, now: datetime) -> User | None:
     if team is None:
         return None
     # Lock the team row: two leads arriving at once get two different reps.
-    list(Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True))
+    if connection.features.has_select_for_update:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT id FROM accounts_team WHERE id = %s FOR UPDATE", [team.pk])
+    else:  # SQLite: writers take turns anyway (select_for_update is a no-op there)
+        list(Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True))
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     stamp, created = User._meta.get_field("last_assigned_at"), Lead._meta.get_field("created_at")
-    rows = User.objects.raw(
+    return _fetch_one(
+        User,
         _REP_FOR_SQL,
         [
             stamp.get_db_prep_value(now, connection),
@@ -76,7 +108,6 @@ def rep_for(*, team: Team | None, now: datetime) -> User | None:
             created.get_db_prep_value(start_of_day, connection),
         ],
     )
-    return next(iter(rows), None)
 
 
 @dataclass
@@ -118,10 +149,11 @@ def _known(*, campaign: Campaign | None, external_id: str, dedup_key: str | None
     if external_id:
         order = f"{same_record} DESC, {order}"
         params += record_params
-    rows = Lead.objects.raw(
-        f"SELECT * FROM leads_lead WHERE {' OR '.join(where)} ORDER BY {order} LIMIT 1", params
+    known = _fetch_one(
+        Lead,
+        f"SELECT {{columns}} FROM leads_lead WHERE {' OR '.join(where)} ORDER BY {order} LIMIT 1",
+        params,
     )
-    known = next(iter(rows), None)
     if known is not None:
         known.repeat = bool(external_id) and (known.campaign_id, known.external_id) == (
             campaign_id,
@@ -250,12 +282,9 @@ def _insert_lead_with_followups(*, lead: Lead, timeline: list[LeadEvent]) -> lis
     lead_fields, followup_fields, event_fields = _insert_fields()
     params: list = []
     # Lead: auto_now(_add) stamps set as save() sets them (Field.pre_save).
-    params += [f.get_db_prep_save(f.pre_save(lead, True), connection) for f in lead_fields]
+    params += _db_values(lead, lead_fields)
     for followup in followups:
-        params += [
-            f.get_db_prep_save(f.pre_save(followup, True), connection)
-            for f in followup_fields
-        ]
+        params += _db_values(followup, followup_fields)
     events = [*timeline]
     for followup in followups:
         events.append(
@@ -272,9 +301,9 @@ def _insert_lead_with_followups(*, lead: Lead, timeline: list[LeadEvent]) -> lis
         )
     for event, followup_kind in zip(events, [None] * len(timeline) + kinds, strict=True):
         params.append(followup_kind)
-        params += [f.get_db_prep_save(f.pre_save(event, True), connection) for f in event_fields]
+        params += _db_values(event, event_fields)
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(len(followups), len(events)), params)
+        cursor.execute(_with_literals(cursor, _insert_sql(len(followups), len(events)), params))
         rows = cursor.fetchall()
     lead.pk = rows[0][0]
     lead._state.adding, lead._state.db = False, connection.alias
@@ -283,6 +312,60 @@ def _insert_lead_with_followups(*, lead: Lead, timeline: list[LeadEvent]) -> lis
         followup.pk, followup.lead = ids[followup.kind], lead
         followup._state.adding, followup._state.db = False, connection.alias
     return followups
+
+
+def _with_literals(cursor, parts: list[str], params: list) -> str:
+    """The statement with its parameters as literals, as psycopg's ClientCursor makes it.
+
+    psycopg parses a statement for its placeholders on every call when it has more
+    than 50 parameters (it caches the parse only below that); the parts between
+    the placeholders are split once here instead (_insert_sql), and each value
+    is quoted by the cursor's own adapters, NULL for None, as psycopg does.
+    """
+    from psycopg.adapt import Transformer
+
+    tx = Transformer(cursor.cursor)
+    encoding = tx.encoding
+    out = [parts[0]]
+    for value, part in zip(params, parts[1:], strict=True):
+        out.append("NULL" if value is None else tx.as_literal(value).decode(encoding))
+        out.append(part)
+    return "".join(out)
+
+
+# Field types whose get_db_prep_save returns a value of these exact types, and None,
+# unchanged (CharField.to_python, int(), bool()): _db_values skips the call for them.
+_PLAIN = {
+    "CharField": str,  # and its subclasses (choices), which to_python keeps as they are
+    "TextField": str,
+    "DateTimeField": datetime,  # aware: PostgreSQL's adapt_datetimefield_value keeps it
+    "BooleanField": bool,
+    "IntegerField": int,
+    "PositiveIntegerField": int,
+    "PositiveSmallIntegerField": int,
+    "SmallIntegerField": int,
+    "BigIntegerField": int,
+    "ForeignKey": int,  # to a BigAutoField
+}
+
+
+def _db_values(obj, fields: list) -> list:
+    """[field.get_db_prep_save(field.pre_save(obj, add=True)) ...], as Model.save() inserts."""
+    db = connections[DEFAULT_DB_ALIAS]  # not through the proxy for each value
+    values = []
+    for field, plain in fields:
+        value = field.pre_save(obj, True)
+        if plain is None:
+            value = field.get_db_prep_save(value, db)
+        elif value is None:
+            pass
+        elif plain is str:
+            if not isinstance(value, str):
+                value = field.get_db_prep_save(value, db)
+        elif type(value) is not plain or (plain is datetime and value.utcoffset() is None):
+            value = field.get_db_prep_save(value, db)
+        values.append(value)
+    return values
 
 
 _INSERT_FIELDS = None
@@ -296,10 +379,19 @@ def _insert_fields():
 
         def fields(model, *leave_out):
             return [
-                f
+                (f, _plain_type(f))
                 for f in model._meta.local_concrete_fields
                 if not f.primary_key and f.attname not in leave_out
             ]
+
+        def _plain_type(field):
+            kind = field.get_internal_type()
+            if kind == "ForeignKey" and field.target_field.get_internal_type() not in {
+                "AutoField",
+                "BigAutoField",
+            }:
+                return None
+            return _PLAIN.get(kind)
 
         _INSERT_FIELDS = (
             fields(Lead),
@@ -309,20 +401,21 @@ def _insert_fields():
     return _INSERT_FIELDS
 
 
-_INSERT_SQL: dict[tuple[int, int], str] = {}
+_INSERT_SQL: dict[tuple[int, int], list[str]] = {}
 
 
-def _insert_sql(followups: int, events: int) -> str:
-    sql = _INSERT_SQL.get((followups, events))
-    if sql is not None:
-        return sql
+def _insert_sql(followups: int, events: int) -> list[str]:
+    """The statement, split at its placeholders (%s; it has no other %)."""
+    parts = _INSERT_SQL.get((followups, events))
+    if parts is not None:
+        return parts
     from followups.models import FollowUp
 
     lead_fields, followup_fields, event_fields = _insert_fields()
     quote = connection.ops.quote_name
 
     def columns(fields):
-        return ", ".join(quote(f.column) for f in fields)
+        return ", ".join(quote(f.column) for f, _plain in fields)
 
     def row(fields, *leading):
         return "(" + ", ".join([*leading, *(["%s"] * len(fields))]) + ")"
@@ -343,8 +436,8 @@ def _insert_sql(followups: int, events: int) -> str:
         "SELECT new_lead.id, new_followups.id, new_followups.kind "
         "FROM new_lead LEFT JOIN new_followups ON true"
     )
-    _INSERT_SQL[(followups, events)] = sql
-    return sql
+    parts = _INSERT_SQL[(followups, events)] = sql.split("%s")
+    return parts
 
 
 @transaction.atomic
