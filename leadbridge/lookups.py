@@ -38,6 +38,7 @@ the models registered with invalidate_on() — see the apps' ready().
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -134,7 +135,9 @@ class Notifications:
     channel = "leadbridge_lookups"
 
     def __init__(self):
-        self._raw = None  # the psycopg connection LISTENing
+        # The psycopg connections that LISTEN (one per thread, if threaded; a
+        # connection Django replaces is a new one, and listens anew).
+        self._listening: weakref.WeakSet = weakref.WeakSet()
         self._generation = 0
 
     @staticmethod
@@ -150,7 +153,7 @@ class Notifications:
         try:
             connection.ensure_connection()
             raw = connection.connection
-            if raw is not self._raw:
+            if raw not in self._listening:
                 if connection.in_atomic_block:
                     return None  # LISTEN would start only at commit
                 with connection.cursor() as cursor:
@@ -158,15 +161,14 @@ class Notifications:
                 # Notifications that arrive with the results of other statements are
                 # taken by psycopg and handed here; the rest wait in the socket.
                 raw.add_notify_handler(self._heard)
-                self._raw = raw
+                self._listening.add(raw)
                 self._generation += 1
             pgconn = raw.pgconn
             pgconn.consume_input()  # non-blocking: what has arrived, no round trip
             while pgconn.notifies() is not None:
                 self._generation += 1
         except (DatabaseError, psycopg.Error):
-            # A broken connection: Django replaces it; this process listens again then.
-            self._raw = None
+            # A broken connection: Django replaces it, and the new one listens.
             return None
         return self._generation
 

@@ -1,6 +1,8 @@
 """API intake keeps tokens, campaigns, SLA policies and webhook subscriptions in process
 memory (leadbridge.lookups): every change to them must be seen by the very next request."""
 
+import weakref
+
 import pytest
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -251,9 +253,10 @@ def test_a_new_connection_forgets_what_was_kept(settings):
 
 
 @on_postgresql
-def test_inside_a_transaction_block_a_first_listen_waits_so_every_call_reads(settings):
+def test_inside_a_transaction_block_a_first_listen_waits_so_every_call_reads(settings, monkeypatch):
     settings.LEADBRIDGE_LOOKUP_CACHE = None
-    lookups.notifications._raw = None  # as on a connection that has not listened yet
+    # As on a connection that has not listened yet.
+    monkeypatch.setattr(lookups.notifications, "_listening", weakref.WeakSet())
     lookup = lookups.Lookup("test")
     assert lookup.get("k", lambda: "a") == "a"
     assert lookup.get("k", lambda: "b") == "b"
