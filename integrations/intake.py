@@ -11,6 +11,7 @@ tests/api/test_bulk_intake.py holds it to the same result as lead_receive.
 from __future__ import annotations
 
 import json
+import operator
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -398,6 +399,8 @@ def _insert(model, objs: list, *, now: datetime) -> None:
             if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
         ]
         attnames = [f.attname for f in fields]
+        row_of = operator.attrgetter(*attnames)  # the row's values in one call
+        json_positions = [i for i, name in enumerate(attnames) if name in json_fields]
         relations = [f for f in fields if f.is_relation]
         # wrap_database_errors: a unique violation inside COPY is Django's IntegrityError,
         # which leads_receive_bulk retries (a concurrent request stored an external id first).
@@ -417,14 +420,12 @@ def _insert(model, objs: list, *, now: datetime) -> None:
                             setattr(obj, field.attname, cached.pk)
                             # Setting the id drops the cached object: put it back.
                             field.set_cached_value(obj, cached)
-                copy.write_row(
-                    [
-                        json.dumps(getattr(obj, name))
-                        if name in json_fields
-                        else getattr(obj, name)
-                        for name in attnames
-                    ]
-                )
+                row = row_of(obj)
+                if json_positions:
+                    row = list(row)
+                    for i in json_positions:
+                        row[i] = json.dumps(row[i])
+                copy.write_row(row)
                 obj._state.adding = False
                 obj._state.db = connection.alias
 
