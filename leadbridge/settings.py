@@ -290,7 +290,8 @@ if REDIS_URL:
         "KEY_PREFIX": "leadbridge-lookups",
     }
 # Where the versions of leadbridge.lookups live (SLA policies, webhook subscriptions
-# kept in process memory): a cache every process shares, else no process-local copies.
+# kept in process memory): a cache every process shares; without one, on PostgreSQL
+# the processes tell each other with LISTEN/NOTIFY, and on SQLite keep no copies.
 LEADBRIDGE_LOOKUP_CACHE = "lookups" if REDIS_URL else None
 LEADBRIDGE_WEBHOOK_TIMEOUT = env_int("LEADBRIDGE_WEBHOOK_TIMEOUT", 5)
 # Webhooks to private, loopback and link-local addresses (intranet receivers); off:
