@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.models import Role, RoutingRule, Team, User
 from followups.models import FollowUp
-from followups.services import _set_deadlines, calendar_for, initial_followups, sla_policy_for
+from followups.services import DeadlineShifts, calendar_for, initial_followups, sla_policy_for
 from leads.models import Lead, LeadEvent
 from leads.services import MERGEABLE, OnDuplicate, _merge_into, lead_receive, rep_for
 
@@ -303,14 +303,15 @@ def _build_followups(leads: list[Lead]) -> tuple[list[FollowUp], dict]:
 
     initial_followups runs for the first lead of each kind (what it asked for, its
     channel, team and policy); the others of that kind get copies of those
-    follow-ups with their own anchor and deadlines, set by the same _set_deadlines
-    that followup_build uses. Building 20,000 model instances from keyword
+    follow-ups with their own anchor and deadlines (_set_deadlines, as followup_build
+    sets them, through DeadlineShifts). Building 20,000 model instances from keyword
     arguments cost more than computing their deadlines.
     """
     followups: list[FollowUp] = []
     policies: dict = {}
     calendars: dict = {}
     shapes: dict[tuple, list[FollowUp]] = {}
+    shifts = DeadlineShifts()
     for lead in leads:
         campaign = lead.campaign
         policy_key = (campaign.sla_policy_id if campaign else None, lead.channel)
@@ -345,7 +346,7 @@ def _build_followups(leads: list[Lead]) -> tuple[list[FollowUp], dict]:
             followup._state.fields_cache = {"lead": lead, "policy": policy}
             followup.assignee_id = lead.owner_id
             followup.starts_at, followup.due_at = lead.received_at, None
-            _set_deadlines(followup, policy=policy, calendar=calendar)
+            shifts.set(followup, policy=policy, calendar=calendar)
             followups.append(followup)
     return followups, policies
 

@@ -135,3 +135,94 @@ def test_subtracting_business_minutes_undoes_adding_them(calendar, start, minute
     back = calendar.subtract(end, BusinessDuration(minutes, "m"))
     assert calendar.business_minutes_between(back, end) == minutes
     assert back <= calendar.snap(start) or calendar.business_minutes_between(calendar.snap(start), back) == 0
+
+
+# --- DeadlineShifts: a bulk intake's shortcut, held to the plain computation ----------
+
+durations = st.sampled_from(
+    ["0", "1m", "30m", "59m", "1h", "2h", "4h", "8h", "9h", "1d", "2d", "3d"]
+)
+shift_calendars = st.sampled_from(
+    [
+        BusinessCalendar("DE-BY"),
+        BusinessCalendar("DE-BE", time(9), time(12, 30)),
+        BusinessCalendar("AT", time(7, 15), time(19)),
+        BusinessCalendar("CH", time(0), time(23)),  # office hours over the DST switch: no shortcut
+    ]
+)
+# Days with weekends, holidays (Whit Monday, Corpus Christi, Christmas) and both DST switches.
+shift_days = st.sampled_from(
+    [
+        datetime(2026, 3, 27),
+        datetime(2026, 3, 30),
+        datetime(2026, 5, 22),
+        datetime(2026, 6, 3),
+        datetime(2026, 10, 23),
+        datetime(2026, 10, 26),
+        datetime(2026, 11, 20),
+        datetime(2026, 12, 23),
+        datetime(2026, 12, 24),
+        datetime(2026, 12, 31),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    calendar=shift_calendars,
+    day=shift_days,
+    rule=st.sampled_from(["material_printed", "material_digital", "web_call", "decision"]),
+    due=durations,
+    overdue=durations,
+    warn=durations,
+    escalate=durations,
+    reassign=st.one_of(st.just(""), durations),
+    # Minutes of the day (some on the boundaries), seconds and microseconds; in order or not.
+    starts=st.lists(
+        st.tuples(
+            st.one_of(
+                st.integers(0, 24 * 60 - 1),
+                st.sampled_from([7 * 60 + 15, 8 * 60, 9 * 60, 12 * 60 + 30, 15 * 60, 16 * 60]),
+            ),
+            st.sampled_from([0, 0, 1, 59]),
+            st.sampled_from([0, 0, 1, 999_999]),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    ordered=st.booleans(),
+    utc=st.booleans(),
+)
+def test_deadline_shifts_give_the_deadlines_of_the_plain_computation(
+    calendar, day, rule, due, overdue, warn, escalate, reassign, starts, ordered, utc
+):
+    from datetime import UTC
+
+    from followups.models import FollowUp, SlaPolicy
+    from followups.services import RULES, DeadlineShifts, _set_deadlines
+
+    due_field, overdue_field = RULES[rule]
+    policy = SlaPolicy(pk=1, name="P", warn_before=warn, escalate_after=escalate)
+    policy.reassign_after = reassign
+    setattr(policy, due_field, due)
+    if overdue_field:
+        setattr(policy, overdue_field, overdue)
+    if ordered:
+        starts = sorted(starts)
+    shifts = DeadlineShifts()
+    for minute, second, micro in starts:
+        start = (day + timedelta(minutes=minute, seconds=second, microseconds=micro)).replace(
+            tzinfo=TZ
+        )
+        if utc:
+            start = start.astimezone(UTC)
+        shifted, plain = (FollowUp(rule=rule, starts_at=start) for _i in range(2))
+        shifts.set(shifted, policy=policy, calendar=calendar)
+        _set_deadlines(plain, policy=policy, calendar=calendar)
+        for name in ("warn_at", "due_at", "overdue_at", "escalate_at", "reassign_at"):
+            got, want = getattr(shifted, name), getattr(plain, name)
+            assert got == want, (name, start)
+            if want is not None:
+                # The same instant in the same zone: isoformat() goes into the timeline.
+                assert got.isoformat() == want.isoformat(), (name, start)
+                assert got.tzinfo is want.tzinfo, (name, start)
