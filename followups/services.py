@@ -149,19 +149,16 @@ class DeadlineShifts:
         self._segments: dict[tuple, tuple] = {}
         # (calendar, policy, rule, next opening, last closing) → ladder, for closed time
         self._closed_ladders: dict[tuple, tuple] = {}
+        self._last: tuple | None = None
 
     def set(self, followup: FollowUp, *, policy: SlaPolicy, calendar: BusinessCalendar) -> None:
         start = followup.starts_at
-        local = start.astimezone(TZ)
-        clock = local.time()
+        local, closed = self._where(start, calendar)
         if not (followup.rule and local.fold == 0 and calendar.opens_at >= _EARLIEST_OPENING):
             _set_deadlines(followup, policy=policy, calendar=calendar)
             return
-        if not (
-            calendar.opens_at <= clock < calendar.closes_at
-            and calendar.is_working_day(local.date())
-        ):
-            self._closed(followup, start, policy=policy, calendar=calendar)
+        if closed is not None:
+            self._closed(followup, start, closed, policy=policy, calendar=calendar)
             return
         key = (calendar, policy.pk, followup.rule, local.date())
         segment = self._segments.get(key)
@@ -205,10 +202,29 @@ class DeadlineShifts:
                     bad = middle
         self._segments[key] = (local, good, offsets)
 
-    def _closed(self, followup, start, *, policy, calendar) -> None:
+    def _where(self, start: datetime, calendar: BusinessCalendar) -> tuple:
+        """(local start, None in office hours else (next opening, last closing)).
+
+        Kept for the last start asked about: a lead's follow-ups share it.
+        """
+        last = self._last
+        if last is not None and last[0] is start and last[1] is calendar:
+            return last[2]
+        local = start.astimezone(TZ)
+        clock = local.time()
+        if calendar.opens_at <= clock < calendar.closes_at and calendar.is_working_day(
+            local.date()
+        ):
+            where = (local, None)
+        else:
+            where = (local, (calendar.snap(start), calendar.snap_back(start)))
+        self._last = (start, calendar, where)
+        return where
+
+    def _closed(self, followup, start, closed: tuple, *, policy, calendar) -> None:
         """A start in closed time: its ladder is that of every start with the same
         next opening and last closing, except where it is the start itself."""
-        key = (calendar, policy.pk, followup.rule, calendar.snap(start), calendar.snap_back(start))
+        key = (calendar, policy.pk, followup.rule, *closed)
         ladder = self._closed_ladders.get(key)
         if ladder is None:
             _set_deadlines(followup, policy=policy, calendar=calendar)
