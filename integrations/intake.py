@@ -233,18 +233,27 @@ def _receive_bulk(*, items, source, now, actor, on_duplicate) -> dict[int, tuple
     leads = [lead for _index, lead in new]
     _route_to_teams(leads)
     followups, policies = _build_followups(leads)
+    # On PostgreSQL the ids, and with them the timeline rows, are ready before the
+    # lock too; elsewhere bulk_create gives the ids.
+    pg = connection.vendor == "postgresql"
+    _take_ids(Lead, leads, now=now)
+    _take_ids(FollowUp, followups, now=now)
+    timeline = {"actor": actor, "now": now, "source": source, "batch_merges": batch_merges}
+    prepared = _timeline_prepare(leads, followups, **timeline) if pg else None
     _assign_reps(leads, now=now)
     for followup in followups:
         followup.assignee_id = followup.lead.owner_id
 
     # 4. insert
-    _insert(Lead, leads, now=now)
+    _insert(Lead, leads)
     for index, lead in new:
         results[index] = ("created", lead.pk)
     for index, status, lead in same_as:
         results[index] = (status, lead.pk)
-    _insert(FollowUp, followups, now=now)
-    _timeline(leads, followups, actor=actor, now=now, source=source, batch_merges=batch_merges)
+    _insert(FollowUp, followups)
+    if prepared is None:
+        prepared = _timeline_prepare(leads, followups, **timeline)
+    _timeline_insert(leads, prepared, actor=actor, now=now)
 
     # 5. webhooks
     webhook_deliveries_for_leads(
@@ -396,12 +405,48 @@ def _assign_reps(leads: list[Lead], *, now: datetime) -> None:
         User.objects.filter(pk__in=used).update(last_assigned_at=now)
 
 
-def _insert(model, objs: list, *, now: datetime) -> None:
-    """Insert model instances and set their pks: COPY on PostgreSQL, bulk_create elsewhere.
+def _take_ids(model, objs: list, *, now: datetime) -> None:
+    """PostgreSQL: ids from the table's own sequence, so rows can be written with them.
+
+    Also the timestamps, and foreign keys to objects given ids just before
+    (follow-up → lead). Taken before the team lock: only the rep choice and
+    the writes need it. (Elsewhere bulk_create gives the ids.)
+    """
+    if not objs or connection.vendor != "postgresql":
+        return
+    fields = model._meta.concrete_fields
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [model._meta.db_table, len(objs)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    pk_name = model._meta.pk.attname
+    stamped = [
+        f.attname
+        for f in fields
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+    ]
+    relations = [(f.attname, f.name) for f in fields if f.is_relation]
+    for obj, pk in zip(objs, ids, strict=True):
+        values = obj.__dict__
+        values[pk_name] = pk
+        for name in stamped:
+            values[name] = now
+        # The cached object stays, as `obj.lead = lead` would leave it.
+        cache = obj._state.fields_cache
+        for attname, name in relations:
+            if values[attname] is None:
+                cached = cache.get(name)
+                if cached is not None:
+                    values[attname] = cached.pk
+
+
+def _insert(model, objs: list) -> None:
+    """Insert model instances: COPY on PostgreSQL (ids from _take_ids), bulk_create elsewhere.
 
     COPY is several times faster than a multi-row INSERT for thousands of rows
-    (bench/api_bench.py prints the COPY floor next to the bulk figure). The ids
-    come from the table's own sequence first, so the rows can be written with them.
+    (bench/api_bench.py prints the COPY floor next to the bulk figure).
     """
     if not objs:
         return
@@ -410,60 +455,36 @@ def _insert(model, objs: list, *, now: datetime) -> None:
         return
     fields = model._meta.concrete_fields
     table = model._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-            [table, len(objs)],
-        )
-        ids = [row[0] for row in cursor.fetchall()]
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-        pk_name = model._meta.pk.attname
-        json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
-        stamped = [
-            f.attname
-            for f in fields
-            if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-        ]
-        attnames = [f.attname for f in fields]
-        # The row's values in one call, from the instance's __dict__: a new instance
-        # holds every column there, and a foreign key's *_id read through its
-        # descriptor cost more than the rest of the row.
-        row_of = operator.itemgetter(*attnames)
-        json_positions = [i for i, name in enumerate(attnames) if name in json_fields]
-        relations = [(f.attname, f.name) for f in fields if f.is_relation]
-        # wrap_database_errors: a unique violation inside COPY is Django's IntegrityError,
-        # which leads_receive_bulk retries (a concurrent request stored an external id first).
-        with (
-            connection.wrap_database_errors,
-            cursor.connection.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-        ):
-            for obj, pk in zip(objs, ids, strict=True):
-                values = obj.__dict__
-                values[pk_name] = pk
-                for name in stamped:
-                    values[name] = now
-                # Foreign keys to objects saved just before (follow-up → lead); the
-                # cached object stays, as `obj.lead = lead` would leave it.
-                cache = obj._state.fields_cache
-                for attname, name in relations:
-                    if values[attname] is None:
-                        cached = cache.get(name)
-                        if cached is not None:
-                            values[attname] = cached.pk
-                row = row_of(values)
-                if json_positions:
-                    row = list(row)
-                    for i in json_positions:
-                        row[i] = json.dumps(row[i])
-                copy.write_row(row)
-                obj._state.adding = False
-                obj._state.db = connection.alias
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+    attnames = [f.attname for f in fields]
+    # The row's values in one call, from the instance's __dict__: a new instance
+    # holds every column there, and a foreign key's *_id read through its
+    # descriptor cost more than the rest of the row.
+    row_of = operator.itemgetter(*attnames)
+    json_positions = [i for i, name in enumerate(attnames) if name in json_fields]
+    # wrap_database_errors: a unique violation inside COPY is Django's IntegrityError,
+    # which leads_receive_bulk retries (a concurrent request stored an external id first).
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.connection.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        for obj in objs:
+            row = row_of(obj.__dict__)
+            if json_positions:
+                row = list(row)
+                for i in json_positions:
+                    row[i] = json.dumps(row[i])
+            copy.write_row(row)
+            obj._state.adding = False
+            obj._state.db = connection.alias
 
 
 _EVENT_COLUMNS = ("lead_id", "followup_id", "kind", "actor_id", "at", "data")
 
 
-def _timeline(
+def _timeline_prepare(
     leads: list[Lead],
     followups: list[FollowUp],
     *,
@@ -471,18 +492,18 @@ def _timeline(
     now: datetime,
     source: str,
     batch_merges: list,
-) -> None:
-    """The timeline rows lead_receive + followups_create_for_lead write, for all leads.
+) -> tuple[list[tuple], list[tuple]]:
+    """The timeline rows lead_receive + followups_create_for_lead write, but ASSIGNED.
 
-    On PostgreSQL each payload goes to COPY as JSON text: the RECEIVED payload is
-    the same for a campaign and ASSIGNED for a rep, so each is serialized once.
+    ([RECEIVED row of each lead], [the other rows]); _timeline_insert adds the
+    ASSIGNED rows once reps are chosen. On PostgreSQL each payload goes to COPY
+    as JSON text: the RECEIVED payload is the same for a campaign and ASSIGNED for
+    a rep, so each is serialized once.
     """
-    pg = connection.vendor == "postgresql"
-    encode = json.dumps if pg else _as_is
+    encode = json.dumps if connection.vendor == "postgresql" else _as_is
     actor_id = actor.pk if actor else None
-    events: list[tuple] = []  # _EVENT_COLUMNS: plain rows, no model instances (the hot loop)
+    received_rows: list[tuple] = []  # _EVENT_COLUMNS: plain rows, no model instances
     received: dict = {}
-    assigned: dict = {}
     for lead in leads:
         campaign = lead.campaign
         payload = received.get(lead.campaign_id)
@@ -490,7 +511,60 @@ def _timeline(
             payload = received[lead.campaign_id] = encode(
                 {"source": source, "campaign": campaign.name if campaign else None}
             )
-        events.append((lead.pk, None, LeadEvent.Kind.RECEIVED, actor_id, lead.received_at, payload))
+        received_rows.append(
+            (lead.pk, None, LeadEvent.Kind.RECEIVED, actor_id, lead.received_at, payload)
+        )
+    rows: list[tuple] = []
+    as_json: dict = {}  # kinds and policy names, serialized once
+    for followup in followups:
+        policy, kind = followup.policy, followup.kind
+        name = as_json.get(policy.pk)
+        if name is None:
+            name = as_json[policy.pk] = json.dumps(policy.name)
+        kind_json = as_json.get(kind)
+        if kind_json is None:
+            kind_json = as_json[kind] = json.dumps(kind)
+        lead = followup.lead
+        due_at = followup.due_at.isoformat()
+        rows.append(
+            (
+                lead.pk,
+                followup.pk,
+                LeadEvent.Kind.FOLLOWUP_CREATED,
+                None,
+                lead.received_at,
+                # json.dumps of {"kind", "due_at", "policy"}, written out (isoformat()
+                # needs no escaping).
+                f'{{"kind": {kind_json}, "due_at": "{due_at}", "policy": {name}}}'
+                if encode is not _as_is
+                else {"kind": kind, "due_at": due_at, "policy": policy.name},
+            )
+        )
+    for lead, filled in batch_merges:
+        rows.append(
+            (
+                lead.pk,
+                None,
+                LeadEvent.Kind.NOTE,
+                actor_id,
+                now,
+                encode({"note": "merged duplicate", "source": source, "filled": sorted(filled)}),
+            )
+        )
+    return received_rows, rows
+
+
+def _timeline_insert(
+    leads: list[Lead], prepared: tuple[list, list], *, actor: User, now: datetime
+) -> None:
+    """Each lead's RECEIVED row, then its ASSIGNED row, then the others (as lead_receive)."""
+    encode = json.dumps if connection.vendor == "postgresql" else _as_is
+    actor_id = actor.pk if actor else None
+    received_rows, rows = prepared
+    events: list[tuple] = []
+    assigned: dict = {}
+    for lead, received in zip(leads, received_rows, strict=True):
+        events.append(received)
         if lead.owner_id:
             key = (lead.owner_id, lead.team_id)
             payload = assigned.get(key)
@@ -504,42 +578,7 @@ def _timeline(
                     }
                 )
             events.append((lead.pk, None, LeadEvent.Kind.ASSIGNED, actor_id, now, payload))
-    as_json: dict = {}  # kinds and policy names, serialized once
-    for followup in followups:
-        policy, kind = followup.policy, followup.kind
-        name = as_json.get(policy.pk)
-        if name is None:
-            name = as_json[policy.pk] = json.dumps(policy.name)
-        kind_json = as_json.get(kind)
-        if kind_json is None:
-            kind_json = as_json[kind] = json.dumps(kind)
-        lead = followup.lead
-        due_at = followup.due_at.isoformat()
-        events.append(
-            (
-                lead.pk,
-                followup.pk,
-                LeadEvent.Kind.FOLLOWUP_CREATED,
-                None,
-                lead.received_at,
-                # json.dumps of {"kind", "due_at", "policy"}, written out (isoformat()
-                # needs no escaping).
-                f'{{"kind": {kind_json}, "due_at": "{due_at}", "policy": {name}}}'
-                if pg
-                else {"kind": kind, "due_at": due_at, "policy": policy.name},
-            )
-        )
-    for lead, filled in batch_merges:
-        events.append(
-            (
-                lead.pk,
-                None,
-                LeadEvent.Kind.NOTE,
-                actor_id,
-                now,
-                encode({"note": "merged duplicate", "source": source, "filled": sorted(filled)}),
-            )
-        )
+    events += rows
     _insert_rows(LeadEvent, _EVENT_COLUMNS, events, now=now, encoded=True)
 
 
