@@ -200,31 +200,34 @@ def test_a_notify_from_another_process_makes_this_one_read_again(settings):
     assert lookup.get("k", lambda: "c") == "c"
 
 
-@on_postgresql
-@pytest.mark.django_db(transaction=True)
-def test_a_change_is_announced_to_other_processes_when_it_commits(settings, marketer):
+@pytest.fixture
+def listener(settings):
+    """Another process's connection, listening where the lookups announce changes."""
     settings.LEADBRIDGE_LOOKUP_CACHE = None
     with _other_process() as other:
         other.execute(f"LISTEN {lookups.notifications.channel}")
-        with transaction.atomic():
-            marketer.is_active = False
-            marketer.save()  # invalidates
-            assert list(other.notifies(timeout=0.2)) == []  # not before the commit
-        assert [n.channel for n in other.notifies(timeout=2, stop_after=1)] == [
-            lookups.notifications.channel
-        ]
+        yield other
 
 
 @on_postgresql
 @pytest.mark.django_db(transaction=True)
-def test_a_change_rolled_back_is_not_announced(settings, marketer):
-    settings.LEADBRIDGE_LOOKUP_CACHE = None
-    with _other_process() as other:
-        other.execute(f"LISTEN {lookups.notifications.channel}")
-        with pytest.raises(RuntimeError), transaction.atomic():
-            marketer.save()
-            raise RuntimeError
-        assert list(other.notifies(timeout=0.3)) == []
+def test_a_change_is_announced_to_other_processes_when_it_commits(listener, marketer):
+    with transaction.atomic():
+        marketer.is_active = False
+        marketer.save()  # invalidates
+        assert list(listener.notifies(timeout=0.2)) == []  # not before the commit
+    assert [n.channel for n in listener.notifies(timeout=2, stop_after=1)] == [
+        lookups.notifications.channel
+    ]
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_change_rolled_back_is_not_announced(listener, marketer):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        marketer.save()
+        raise RuntimeError
+    assert list(listener.notifies(timeout=0.3)) == []
 
 
 @on_postgresql
