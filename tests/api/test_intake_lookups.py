@@ -201,8 +201,9 @@ def test_a_notify_from_another_process_makes_this_one_read_again(settings):
 
 
 @pytest.fixture
-def listener(settings):
-    """Another process's connection, listening where the lookups announce changes."""
+def listener(settings, marketer):
+    """Another process's connection, listening where the lookups announce changes, from
+    after the test's data is stored (creating the marketer announces a change itself)."""
     settings.LEADBRIDGE_LOOKUP_CACHE = None
     with _other_process() as other:
         other.execute(f"LISTEN {lookups.notifications.channel}")
