@@ -56,26 +56,37 @@ def _fetch_one(model, sql: str, params: list):
     """The first row of `sql` as a model instance, or None: Model.objects.raw(...)[0], cheaper.
 
     `{columns}` in sql stands for the model's columns in field order, so the row
-    goes straight to Model.from_db (RawQuerySet matched names and built
-    converters per call; these models' fields have none — checked here).
+    goes straight to Model.from_db, through the converters Django's compiler
+    would apply (the backend's, e.g. SQLite's aware datetimes, and the fields'
+    own); RawQuerySet matched names and looked those up again on every call.
     """
-    columns, attnames = _columns_of(model)
+    columns, attnames, converters = _columns_of(model, connection.alias)
     with connection.cursor() as cursor:
         cursor.execute(sql.replace("{columns}", columns), params)
         row = cursor.fetchone()
     if row is None:
         return None
+    if converters:
+        row = list(row)
+        for index, expression, chain in converters:
+            for convert in chain:
+                row[index] = convert(row[index], expression, connection)
     return model.from_db(connection.alias, attnames, row)
 
 
 @functools.cache
-def _columns_of(model) -> tuple[str, list[str]]:
+def _columns_of(model, alias: str) -> tuple[str, list[str], list[tuple]]:
+    """The model's columns, their attnames and, per column that has any, its converters."""
+    db = connections[alias]
     fields = model._meta.concrete_fields
-    if any(f.get_db_converters(connection) for f in fields):
-        raise NotImplementedError(f"{model.__name__} has fields with converters: use .raw()")
-    return ", ".join(connection.ops.quote_name(f.column) for f in fields), [
-        f.attname for f in fields
-    ]
+    converters = []
+    for index, field in enumerate(fields):
+        expression = field.get_col(model._meta.db_table)
+        chain = db.ops.get_db_converters(expression) + field.get_db_converters(db)
+        if chain:
+            converters.append((index, expression, chain))
+    columns = ", ".join(db.ops.quote_name(f.column) for f in fields)
+    return columns, [f.attname for f in fields], converters
 
 
 def rep_for(*, team: Team | None, now: datetime) -> User | None:
