@@ -24,6 +24,7 @@ from django.utils import timezone
 from accounts.models import Role, RoutingRule, Team, User
 from followups.models import FollowUp
 from followups.services import DeadlineShifts, calendar_for, initial_followups, sla_policy_for
+from leadbridge.jsontext import JsonText, for_copy, for_orm
 from leads.models import Lead, LeadEvent
 from leads.services import MERGEABLE, OnDuplicate, _merge_into, lead_receive, rep_for
 
@@ -496,11 +497,9 @@ def _timeline_prepare(
     """The timeline rows lead_receive + followups_create_for_lead write, but ASSIGNED.
 
     ([RECEIVED row of each lead], [the other rows]); _timeline_insert adds the
-    ASSIGNED rows once reps are chosen. On PostgreSQL each payload goes to COPY
-    as JSON text: the RECEIVED payload is the same for a campaign and ASSIGNED for
-    a rep, so each is serialized once.
+    ASSIGNED rows once reps are chosen. Payloads are JsonText (serialised once:
+    the RECEIVED payload is the same for a campaign and ASSIGNED for a rep).
     """
-    encode = json.dumps if connection.vendor == "postgresql" else _as_is
     actor_id = actor.pk if actor else None
     received_rows: list[tuple] = []  # _EVENT_COLUMNS: plain rows, no model instances
     received: dict = {}
@@ -508,7 +507,7 @@ def _timeline_prepare(
         campaign = lead.campaign
         payload = received.get(lead.campaign_id)
         if payload is None:
-            payload = received[lead.campaign_id] = encode(
+            payload = received[lead.campaign_id] = JsonText(
                 {"source": source, "campaign": campaign.name if campaign else None}
             )
         received_rows.append(
@@ -535,9 +534,9 @@ def _timeline_prepare(
                 lead.received_at,
                 # json.dumps of {"kind", "due_at", "policy"}, written out (isoformat()
                 # needs no escaping).
-                f'{{"kind": {kind_json}, "due_at": "{due_at}", "policy": {name}}}'
-                if encode is not _as_is
-                else {"kind": kind, "due_at": due_at, "policy": policy.name},
+                JsonText.written(
+                    f'{{"kind": {kind_json}, "due_at": "{due_at}", "policy": {name}}}'
+                ),
             )
         )
     for lead, filled in batch_merges:
@@ -548,7 +547,7 @@ def _timeline_prepare(
                 LeadEvent.Kind.NOTE,
                 actor_id,
                 now,
-                encode({"note": "merged duplicate", "source": source, "filled": sorted(filled)}),
+                JsonText({"note": "merged duplicate", "source": source, "filled": sorted(filled)}),
             )
         )
     return received_rows, rows
@@ -558,7 +557,6 @@ def _timeline_insert(
     leads: list[Lead], prepared: tuple[list, list], *, actor: User, now: datetime
 ) -> None:
     """Each lead's RECEIVED row, then its ASSIGNED row, then the others (as lead_receive)."""
-    encode = json.dumps if connection.vendor == "postgresql" else _as_is
     actor_id = actor.pk if actor else None
     received_rows, rows = prepared
     events: list[tuple] = []
@@ -569,7 +567,7 @@ def _timeline_insert(
             key = (lead.owner_id, lead.team_id)
             payload = assigned.get(key)
             if payload is None:
-                payload = assigned[key] = encode(
+                payload = assigned[key] = JsonText(
                     {
                         "to": lead.owner_id,
                         "to_name": str(lead.owner),
@@ -579,31 +577,29 @@ def _timeline_insert(
                 )
             events.append((lead.pk, None, LeadEvent.Kind.ASSIGNED, actor_id, now, payload))
     events += rows
-    _insert_rows(LeadEvent, _EVENT_COLUMNS, events, now=now, encoded=True)
+    _insert_rows(LeadEvent, _EVENT_COLUMNS, events, now=now)
 
 
-def _as_is(value):
-    return value
-
-
-def _insert_rows(
-    model, columns: tuple[str, ...], rows: list[tuple], *, now: datetime, encoded: bool = False
-) -> None:
+def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple], *, now: datetime) -> None:
     """Insert plain rows (created_at = now): COPY on PostgreSQL, bulk_create elsewhere.
 
-    encoded: on PostgreSQL the JSON columns hold JSON text already.
+    JSON columns may hold JsonText (serialised once), as the import's rows do.
     """
     if not rows:
         return
     if connection.vendor != "postgresql":
         model.objects.bulk_create(
-            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000
+            [
+                model(**{name: for_orm(value) for name, value in zip(columns, row, strict=True)})
+                for row in rows
+            ],
+            batch_size=2000,
         )
         return
     json_columns = {
         f.attname for f in model._meta.concrete_fields if f.get_internal_type() == "JSONField"
     }
-    positions = [] if encoded else [i for i, name in enumerate(columns) if name in json_columns]
+    positions = [i for i, name in enumerate(columns) if name in json_columns]
     names = ", ".join(
         connection.ops.quote_name(model._meta.get_field(c.removesuffix("_id")).column)
         for c in columns
@@ -619,5 +615,5 @@ def _insert_rows(
             if positions:
                 row = list(row)
                 for i in positions:
-                    row[i] = json.dumps(row[i])
+                    row[i] = for_copy(row[i])
             copy.write_row((*row, now))

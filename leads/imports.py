@@ -27,7 +27,6 @@ import enum
 import gc
 import hashlib
 import io
-import json
 import operator
 import re
 import unicodedata
@@ -52,6 +51,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role, RoutingRule, Team, User
+from leadbridge.jsontext import JsonText, for_copy, for_orm
 
 from .models import ImportIssue, ImportJob, Lead, LeadEvent, Source, dedup_key
 
@@ -1059,17 +1059,6 @@ def _plain(value):
     return value
 
 
-class _Json(str):
-    """A JSON column's value serialised already (what Django's JSONField would store)."""
-
-    __slots__ = ("value",)
-
-    def __new__(cls, value):
-        text = super().__new__(cls, json.dumps(value))
-        text.value = value
-        return text
-
-
 def _insert(model, rows: list[dict], *, pks: bool = True) -> list[int]:
     """Insert rows (dicts of attname → value, defaults filled in); their pks in order.
 
@@ -1084,10 +1073,7 @@ def _insert(model, rows: list[dict], *, pks: bool = True) -> list[int]:
     meta = model._meta
     if connection.vendor != "postgresql":
         objects = model.objects.bulk_create(
-            [
-                model(**{k: v.value if type(v) is _Json else v for k, v in row.items()})
-                for row in rows
-            ],
+            [model(**{k: for_orm(v) for k, v in row.items()}) for row in rows],
             batch_size=500,
         )
         for row, obj in zip(rows, objects, strict=True):
@@ -1114,9 +1100,7 @@ def _insert(model, rows: list[dict], *, pks: bool = True) -> list[int]:
             for row in rows:
                 values = list(values_of(row))
                 for i in json_columns:
-                    value = values[i]
-                    if value is not None and type(value) is not _Json:
-                        values[i] = json.dumps(value)
+                    values[i] = for_copy(values[i])
                 copy.write_row(values)
     return ids
 
@@ -1366,7 +1350,7 @@ class _Pending:
         actor_id = chunk.actor.pk if chunk.actor else None
         # The timeline's payloads repeat (per chunk, per rep, per follow-up deadline):
         # each is serialised once.
-        received_data = _Json({"source": "import", "campaign": campaign_name})
+        received_data = JsonText({"source": "import", "campaign": campaign_name})
         assigned_data: dict = {}
         created_data: dict = {}
         events = []
@@ -1384,7 +1368,7 @@ class _Pending:
             if new.owner is not None:
                 key = (new.owner.id, new.team.id)
                 if key not in assigned_data:
-                    assigned_data[key] = _Json(
+                    assigned_data[key] = JsonText(
                         {
                             "to": new.owner.id,
                             "to_name": str(new.owner),
@@ -1405,7 +1389,7 @@ class _Pending:
             for f in new.followups:
                 key = (f["kind"], f["due_at"], policy.name)
                 if key not in created_data:
-                    created_data[key] = _Json(
+                    created_data[key] = JsonText(
                         {
                             "kind": f["kind"],
                             "due_at": f["due_at"].isoformat(),
