@@ -39,3 +39,49 @@ def test_the_known_lead_is_read_as_the_orm_reads_it(campaign, rep):
     assert known == lead and known.repeat
     _same_as_the_orm(known)
     assert isinstance(known, Lead)
+
+
+def _generic_plan(sql: str, params: list) -> str:
+    """PostgreSQL's plan for `sql` as a prepared statement's generic plan (no values known)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"PREPARE probe AS {sql}")
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        literals = ", ".join(["%s"] * len(params))
+        cursor.execute(f"EXPLAIN EXECUTE probe({literals})", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE probe")
+    return plan
+
+
+@pytest.mark.postgres
+def test_the_prepared_duplicate_check_finds_a_repeat_by_its_index_however_big_the_campaign(
+    campaign, rep
+):
+    """The statement is prepared (leadbridge.prepared): after five runs PostgreSQL may plan
+    it once for any values. That plan must still look the repeat up in the unique index of
+    (campaign, external_id), not read all of the campaign's leads."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    Lead.objects.bulk_create(
+        Lead(
+            campaign=campaign,
+            company=f"Firma {i}",
+            external_id=f"E-{i}",
+            dedup_key=f"e:{i}@x.de",
+            received_at=timezone.now(),
+        )
+        for i in range(3000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE leads_lead")
+    with CaptureQueriesContext(connection) as queries:
+        _known(campaign=campaign, external_id="E-7", dedup_key="e:new@x.de")
+    (statement,) = [q["sql"] for q in queries.captured_queries if "FROM leads_lead" in q["sql"]]
+    plan = _generic_plan(statement, [campaign.pk, "E-7", "e:new@x.de", campaign.pk, "E-7"])
+    assert "lead_external_id_unique_per_campaign" in plan, plan
+    assert "lead_campaign_received" not in plan and "Seq Scan" not in plan, plan

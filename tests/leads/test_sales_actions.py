@@ -160,6 +160,16 @@ def test_when_every_rep_is_full_the_lead_still_gets_an_owner(campaign, rep):
 
 
 @pytest.mark.django_db
+def test_a_rep_counts_as_full_only_at_the_capacity(campaign, rep, second_rep):
+    """PostgreSQL stops counting today's leads at the capacity: the count must still reach it."""
+    rep.daily_capacity = 3
+    rep.save()
+    owners = [receive_lead(campaign=campaign, received_at=RECEIVED).owner for _ in range(8)]
+    assert owners[:6].count(rep) == 3 and owners[:6].count(second_rep) == 3
+    assert owners[6:] == [second_rep, second_rep]
+
+
+@pytest.mark.django_db
 def test_duplicates_are_found_by_email_then_phone_then_company_and_name(campaign, rep):
     from leads.services import OnDuplicate, lead_receive
 
