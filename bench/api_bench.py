@@ -134,14 +134,30 @@ def server_cpu_seconds(server: subprocess.Popen) -> float:
     the 2 cores, so requests/s moves with the load; the server's CPU per request
     moves much less.
     """
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
     pids = [server.pid]
     try:
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         pids += [int(pid) for pid in children]
     except OSError:
         return float("nan")
+    return cpu_seconds(pids)
+
+
+def database_cpu_seconds() -> float:
+    """CPU time so far of the PostgreSQL backends serving the bench database (the server's
+    connections; not this process's own), when PostgreSQL runs on this machine."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        pids = [pid for (pid,) in cursor.fetchall()]
+    return cpu_seconds(pids) if all(Path(f"/proc/{pid}").exists() for pid in pids) else float("nan")
+
+
+def cpu_seconds(pids) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -320,7 +336,7 @@ def main() -> None:
         floor_rate = args.requests / seconds
         floor_cpu = (server_cpu_seconds(server) - cpu) / args.requests * 1000
 
-        cpu = server_cpu_seconds(server)
+        cpu, db_cpu = server_cpu_seconds(server), database_cpu_seconds()
         seconds, errors = run_clients(
             port,
             args.requests,
@@ -328,6 +344,7 @@ def main() -> None:
         )
         single_rate = args.requests / seconds
         single_cpu = (server_cpu_seconds(server) - cpu) / args.requests * 1000
+        single_db_cpu = (database_cpu_seconds() - db_cpu) / args.requests * 1000
         if errors:
             print(f"unexpected answers to single POSTs: {len(errors)}, e.g. {errors[0]}")
 
@@ -354,7 +371,7 @@ def main() -> None:
     )
     print(
         f"       single/floor {single_rate / floor_rate:.2f}; server CPU {single_cpu:.2f} ms/lead"
-        f" ({single_cpu / floor_cpu:.1f}x the floor request)"
+        f" ({single_cpu / floor_cpu:.1f}x the floor request); database CPU {single_db_cpu:.2f} ms/lead"
     )
     print(
         f"bulk   {args.bulk_size:,} leads per POST, 1 stream    {bulk_rate:8.0f} leads/s"
