@@ -21,7 +21,6 @@ import psycopg
 from django.db import connection
 from django.db.backends.postgresql.base import CursorMixin
 
-
 _NEVER_BY_COUNT = 2**62
 
 
