@@ -41,15 +41,17 @@ def test_the_known_lead_is_read_as_the_orm_reads_it(campaign, rep):
     assert isinstance(known, Lead)
 
 
-def _generic_plan(sql: str, params: list) -> str:
-    """PostgreSQL's plan for `sql` as a prepared statement's generic plan (no values known)."""
+def _generic_plan(sql: str, params: list, *, analyze: bool = False) -> str:
+    """PostgreSQL's plan for `sql` as a prepared statement's generic plan (no values known);
+    with analyze, run (in the test's transaction) and with each step's row and loop counts."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(f"PREPARE probe AS {sql}")
         cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         literals = ", ".join(["%s"] * len(params))
-        cursor.execute(f"EXPLAIN EXECUTE probe({literals})", params)
+        explain = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
+        cursor.execute(f"{explain} EXECUTE probe({literals})", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("DEALLOCATE probe")
     return plan
@@ -85,3 +87,31 @@ def test_the_prepared_duplicate_check_finds_a_repeat_by_its_index_however_big_th
     plan = _generic_plan(statement, [campaign.pk, "E-7", "e:new@x.de", campaign.pk, "E-7"])
     assert "lead_external_id_unique_per_campaign" in plan, plan
     assert "lead_campaign_received" not in plan and "Seq Scan" not in plan, plan
+
+
+@pytest.mark.postgres
+def test_the_prepared_rep_choice_counts_todays_leads_for_the_first_rep_in_line_only(team, rep):
+    """Reps are read in line (index user_routing_line) until one is under capacity: with the
+    first in line free, one count of today's leads, not one per rep of the team."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import Role
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    now = timezone.now()
+    for i in range(12):
+        User.objects.create(
+            username=f"rep{i}", role=Role.REP, team=team, last_assigned_at=now - timedelta(hours=i)
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE accounts_user")
+    with CaptureQueriesContext(connection) as queries:
+        rep_for(team=team, now=now)
+    (statement,) = [q["sql"] for q in queries.captured_queries if "UPDATE accounts_user" in q["sql"]]
+    present = [team.pk, Role.REP.value, True, False]
+    plan = _generic_plan(statement, [now, *present, now - timedelta(hours=12), *present], analyze=True)
+    assert "user_routing_line" in plan, plan
+    counts = [line for line in plan.splitlines() if "Aggregate" in line]
+    assert counts and "loops=1)" in counts[0], plan
