@@ -348,9 +348,11 @@ def main() -> None:
         if errors:
             print(f"unexpected answers to single POSTs: {len(errors)}, e.g. {errors[0]}")
 
-        cpu = server_cpu_seconds(server)
+        cpu, db_cpu = server_cpu_seconds(server), database_cpu_seconds()
         bulk_rate = bulk_round(port, auth, campaign_id, "b1", streams=1)
-        bulk_cpu = (server_cpu_seconds(server) - cpu) / (args.bulk_requests * args.bulk_size) * 1000
+        bulk_leads = args.bulk_requests * args.bulk_size
+        bulk_cpu = (server_cpu_seconds(server) - cpu) / bulk_leads * 1000
+        bulk_db_cpu = (database_cpu_seconds() - db_cpu) / bulk_leads * 1000
         bulk_rate_2 = bulk_round(port, auth, campaign_id, "b2", streams=2)
     finally:
         stop_server(server)
@@ -376,7 +378,7 @@ def main() -> None:
     print(
         f"bulk   {args.bulk_size:,} leads per POST, 1 stream    {bulk_rate:8.0f} leads/s"
         f"  target >= {BULK_TARGET}: {ok[bulk_rate >= BULK_TARGET]}"
-        f"  server CPU {bulk_cpu:.3f} ms/lead"
+        f"  server CPU {bulk_cpu:.3f} ms/lead, database CPU {bulk_db_cpu:.3f} ms/lead"
     )
     print(
         f"bulk   {args.bulk_size:,} leads per POST, 2 streams   {bulk_rate_2:8.0f} leads/s"
