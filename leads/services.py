@@ -244,22 +244,25 @@ def lead_receive(
             lead.requested_material = lookups.intake.get(
                 ("first-material", campaign.pk), lambda: campaign.materials.order_by("pk").first()
             )
+    if assign:
+        lead.team = team_for(
+            channel=lead.channel, country=lead.country, postcode=lead.postcode, campaign=campaign
+        )
+    received = LeadEvent(
+        lead=lead,
+        kind=LeadEvent.Kind.RECEIVED,
+        actor=actor,
+        at=lead.received_at,
+        data={"source": source, "campaign": campaign.name if campaign else None},
+    )
+    # PostgreSQL: the follow-ups and their deadlines, and the one statement's values,
+    # before the team lock; under it only what depends on the rep chosen.
+    prepared = _insert_prepare(lead=lead, received=received) if connection.vendor == "postgresql" else None
     try:
         with transaction.atomic():
             if assign:
-                lead.team = team_for(
-                    channel=lead.channel, country=lead.country, postcode=lead.postcode, campaign=campaign
-                )
                 lead.owner = rep_for(team=lead.team, now=now)
-            timeline = [
-                LeadEvent(
-                    lead=lead,
-                    kind=LeadEvent.Kind.RECEIVED,
-                    actor=actor,
-                    at=lead.received_at,
-                    data={"source": source, "campaign": campaign.name if campaign else None},
-                )
-            ]
+            timeline = [received]
             if lead.owner_id:
                 timeline.append(
                     LeadEvent(
@@ -270,9 +273,9 @@ def lead_receive(
                         data={"to": lead.owner_id, "to_name": str(lead.owner), "team": str(lead.team), "by": "routing"},
                     )
                 )
-            if connection.vendor == "postgresql":
+            if prepared is not None:
                 # The lead, its follow-ups and all timeline entries in one statement.
-                _insert_lead_with_followups(lead=lead, timeline=timeline)
+                _insert_lead_with_followups(lead=lead, timeline=timeline, prepared=prepared)
             else:
                 lead.save()
                 # One INSERT for these entries and the follow-ups' own.
@@ -288,7 +291,56 @@ def lead_receive(
     return Intake(lead, True)
 
 
-def _insert_lead_with_followups(*, lead: Lead, timeline: list[LeadEvent]) -> list[FollowUp]:
+@dataclass
+class _Prepared:
+    """The one statement's values (_insert_lead_with_followups) but those of the rep."""
+
+    followups: list
+    lead_values: list
+    followup_values: list[list]
+    received_values: list  # the RECEIVED entry's, led by its follow-up kind (None)
+    created_values: list  # the FOLLOWUP_CREATED entries', each led by its follow-up's kind
+
+
+def _insert_prepare(*, lead: Lead, received: LeadEvent) -> _Prepared | None:
+    """Before the team lock: the follow-ups with their deadlines, and the values to write.
+
+    The lead's owner and the follow-ups' assignee are left None here, to be set by
+    _insert_lead_with_followups once the rep is chosen. None where the statement
+    does not fit (see there).
+    """
+    from followups.services import initial_followups, sla_policy_for
+
+    policy = sla_policy_for(lead=lead)
+    followups = initial_followups(lead=lead, policy=policy)
+    kinds = [followup.kind for followup in followups]
+    if not followups or len(set(kinds)) != len(kinds):
+        # Never today (a decision is always owed; one follow-up of each kind): the
+        # statement could not match entries to follow-ups, so the ORM does it.
+        return None
+    lead_fields, followup_fields, event_fields = _insert_fields()
+    created_values: list = []
+    for followup in followups:
+        event = LeadEvent(
+            lead=lead,
+            kind=LeadEvent.Kind.FOLLOWUP_CREATED,
+            at=lead.received_at,
+            data={"kind": followup.kind, "due_at": followup.due_at.isoformat(), "policy": policy.name},
+        )
+        created_values += [followup.kind, *_db_values(event, event_fields)]
+    return _Prepared(
+        followups=followups,
+        # Lead: auto_now(_add) stamps set as save() sets them (Field.pre_save).
+        lead_values=_db_values(lead, lead_fields),
+        followup_values=[_db_values(followup, followup_fields) for followup in followups],
+        received_values=[None, *_db_values(received, event_fields)],
+        created_values=created_values,
+    )
+
+
+def _insert_lead_with_followups(
+    *, lead: Lead, timeline: list[LeadEvent], prepared: _Prepared
+) -> list[FollowUp]:
     """lead.save() and followups_create_for_lead(lead=lead, timeline=timeline) in one statement.
 
     PostgreSQL only: data-modifying CTEs. The lead's INSERT returns its id, which
@@ -300,42 +352,26 @@ def _insert_lead_with_followups(*, lead: Lead, timeline: list[LeadEvent]) -> lis
     are, so it is built once per process (building it with the ORM each time was
     most of the cost). No signal is lost: Lead, FollowUp and LeadEvent have no
     receivers, and bulk_create sent none.
-    """
-    from followups.services import followups_create_for_lead, initial_followups, sla_policy_for
 
-    policy = sla_policy_for(lead=lead)
-    followups = initial_followups(lead=lead, policy=policy)
-    kinds = [followup.kind for followup in followups]
-    if not followups or len(set(kinds)) != len(kinds):
-        # Never today (a decision is always owed; one follow-up of each kind): the
-        # statement could not match entries to follow-ups, so the ORM does it.
-        lead.save()
-        return followups_create_for_lead(lead=lead, timeline=timeline)
+    `prepared` (_insert_prepare) holds the values; the rep chosen since, the
+    owner and the assignees, are set here, and the entries after RECEIVED
+    (ASSIGNED) are added from `timeline`.
+    """
     lead_fields, followup_fields, event_fields = _insert_fields()
-    params: list = []
-    # Lead: auto_now(_add) stamps set as save() sets them (Field.pre_save).
-    params += _db_values(lead, lead_fields)
-    for followup in followups:
-        params += _db_values(followup, followup_fields)
-    events = [*timeline]
-    for followup in followups:
-        events.append(
-            LeadEvent(
-                lead=lead,
-                kind=LeadEvent.Kind.FOLLOWUP_CREATED,
-                at=lead.received_at,
-                data={
-                    "kind": followup.kind,
-                    "due_at": followup.due_at.isoformat(),
-                    "policy": policy.name,
-                },
-            )
-        )
-    for event, followup_kind in zip(events, [None] * len(timeline) + kinds, strict=True):
-        params.append(followup_kind)
-        params += _db_values(event, event_fields)
+    owner_at, assignee_at = _rep_positions()
+    followups = prepared.followups
+    params = list(prepared.lead_values)
+    params[owner_at] = lead.owner_id
+    for followup, values in zip(followups, prepared.followup_values, strict=True):
+        followup.assignee_id = lead.owner_id
+        params += values
+        params[len(params) - len(values) + assignee_at] = lead.owner_id
+    params += prepared.received_values
+    for event in timeline[1:]:
+        params += [None, *_db_values(event, event_fields)]
+    params += prepared.created_values
     with prepared_cursor() as cursor:
-        cursor.execute(_insert_sql(len(followups), len(events)), params)
+        cursor.execute(_insert_sql(len(followups), len(timeline) + len(followups)), params)
         rows = cursor.fetchall()
     lead.pk = rows[0][0]
     lead._state.adding, lead._state.db = False, connection.alias
@@ -344,6 +380,15 @@ def _insert_lead_with_followups(*, lead: Lead, timeline: list[LeadEvent]) -> lis
         followup.pk, followup.lead = ids[followup.kind], lead
         followup._state.adding, followup._state.db = False, connection.alias
     return followups
+
+
+@functools.cache
+def _rep_positions() -> tuple[int, int]:
+    """Where the lead's owner_id and a follow-up's assignee_id sit among their values."""
+    lead_fields, followup_fields, _event_fields = _insert_fields()
+    owner_at = [field.attname for field, _plain in lead_fields].index("owner_id")
+    assignee_at = [field.attname for field, _plain in followup_fields].index("assignee_id")
+    return owner_at, assignee_at
 
 
 # Field types whose get_db_prep_save returns a value of these exact types, and None,
