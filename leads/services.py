@@ -64,19 +64,33 @@ _REP_FOR = {
 }
 
 
-def _fetch_one(model, sql: str, params: list):
+def _fetch_one(model, sql: str, params: list, *, first: tuple[str, list] | None = None):
     """The first row of `sql` as a model instance, or None: Model.objects.raw(...)[0], cheaper.
 
     `{columns}` in sql stands for the model's columns in field order, so the row
     goes straight to Model.from_db, through the converters Django's compiler
     would apply (the backend's, e.g. SQLite's aware datetimes, and the fields'
     own); RawQuerySet matched names and looked those up again on every call.
+
+    PostgreSQL only: `first`, a statement ($n placeholders) sent before `sql` in
+    the same round trip (psycopg's pipeline mode). PostgreSQL still runs them one
+    after the other, and `sql` takes its snapshot once `first` is done, so it
+    sees what was committed while `first` waited for a lock.
     """
     columns, attnames, converters = _columns_of(model, connection.alias)
     sql = sql.replace("{columns}", columns)
     if connection.vendor == "postgresql":
         with prepared_cursor() as cursor:
-            cursor.execute(numbered(sql), params)
+            if first is None:
+                cursor.execute(numbered(sql), params)
+            else:
+                with (
+                    prepared_cursor() as before,
+                    connection.wrap_database_errors,
+                    connection.connection.pipeline(),
+                ):
+                    before.execute(*first)
+                    cursor.execute(numbered(sql), params)
             row = cursor.fetchone()
     else:
         with connection.cursor() as cursor:
@@ -113,14 +127,16 @@ def rep_for(*, team: Team | None, now: datetime) -> User | None:
     Reps under today's capacity come first; when all are full the lead still
     gets an owner (a lead nobody owns is the failure LeadBridge exists to end),
     and the capacity warning belongs to campaign planning, not to routing.
-    Two statements: the team lock, then _REP_FOR_SQL.
+    Two statements: the team lock, then _REP_FOR_SQL (on PostgreSQL in one round
+    trip: the team is locked for the rest of the transaction, so the fewer waits
+    for the network while it is held, the sooner the next lead of the team goes).
     """
     if team is None:
         return None
     # Lock the team row: two leads arriving at once get two different reps.
+    lock = None
     if connection.vendor == "postgresql":
-        with prepared_cursor() as cursor:
-            cursor.execute("SELECT id FROM accounts_team WHERE id = $1 FOR UPDATE", [team.pk])
+        lock = ("SELECT id FROM accounts_team WHERE id = $1 FOR UPDATE", [team.pk])
     else:  # SQLite: writers take turns anyway (select_for_update is a no-op there)
         list(Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True))
     start_of_day = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -135,6 +151,7 @@ def rep_for(*, team: Team | None, now: datetime) -> User | None:
             created.get_db_prep_value(start_of_day, connection),
             *present,
         ],
+        first=lock,
     )
 
 
