@@ -147,18 +147,23 @@ class ColumnReadsMixin:
             sources = field.source_attrs
             column = columns.get(sources[0]) if len(sources) == 1 else None
             read, shown_by = None, field
-            if column is not None and not column.is_relation:
-                if type(field).get_attribute is Field.get_attribute and not isinstance(
-                    field, serializers.BaseSerializer
-                ):
-                    read = attrgetter(column.attname)
-            elif column is not None and column.many_to_one:
-                if (
-                    isinstance(field, serializers.PrimaryKeyRelatedField)
-                    and field.use_pk_only_optimization()
-                    and field.pk_field is None
-                ):
-                    read, shown_by = attrgetter(column.attname), None
+            plain = (
+                column is not None
+                and not column.is_relation
+                and type(field).get_attribute is Field.get_attribute
+                and not isinstance(field, serializers.BaseSerializer)
+            )
+            related_id = (
+                column is not None
+                and column.many_to_one
+                and isinstance(field, serializers.PrimaryKeyRelatedField)
+                and field.use_pk_only_optimization()
+                and field.pk_field is None
+            )
+            if plain:
+                read = attrgetter(column.attname)
+            elif related_id:
+                read, shown_by = attrgetter(column.attname), None
             plan.append((field.field_name, read, shown_by))
         plans[model] = plan
         return plan
