@@ -9,8 +9,9 @@ prepared once per connection (psycopg keeps up to 100 per connection and
 re-prepares after a reconnect). Through Django's cursor wrapper, so errors come
 as Django's exceptions and DEBUG's query log still sees them.
 
-Behind a connection pooler in transaction mode this needs PgBouncer 1.21 or
-newer with max_prepared_statements set (README, DATABASE_URL).
+Behind a connection pooler in transaction mode this needs PgBouncer 1.22 or
+newer with max_prepared_statements set (README, DATABASE_URL): psycopg sends
+DEALLOCATE ALL after a rollback, which PgBouncer follows from 1.22 on.
 """
 
 from __future__ import annotations
@@ -19,8 +20,15 @@ import functools
 
 import psycopg
 from django.db import connection
+from psycopg import errors
+from psycopg.pq import TransactionStatus
 from django.db.backends.postgresql.base import CursorMixin
 
+# Django opens connections with prepare_threshold None, with which psycopg refuses
+# prepare=True too. While one of these statements runs the threshold is a count no
+# statement reaches, which lets prepare=True through; in between it is None again, so
+# Django's own statements (bound on the client side, never prepared) are not even
+# counted, and a savepoint's rollback does not drop the prepared ones.
 _NEVER_BY_COUNT = 2**62
 
 
@@ -28,7 +36,21 @@ class _PreparedCursor(CursorMixin, psycopg.RawCursor):
     """psycopg's cursor for $n placeholders, preparing every statement it runs."""
 
     def execute(self, query, params=None, *, prepare=True, binary=None):
-        return super().execute(query, params, prepare=prepare, binary=binary)
+        conn = self.connection
+        conn.prepare_threshold = _NEVER_BY_COUNT
+        try:
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        except (errors.FeatureNotSupported, errors.InvalidSqlStatementName):
+            # The prepared statement no longer fits the tables ("cached plan must not
+            # change result type" after a column changed) or is gone. In a transaction
+            # its rollback makes psycopg forget every prepared statement; outside one
+            # nothing would, and each call would fail again: forget them here, once.
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                raise
+            super().execute("DEALLOCATE ALL", prepare=False)  # psycopg forgets them too
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        finally:
+            conn.prepare_threshold = None
 
     def _send_query_prepared(self, name, pgq, *, binary=None):
         # psycopg notes the statement for unprepared runs only; Django's DEBUG query
@@ -41,14 +63,9 @@ def prepared_cursor():
     """A cursor (use it in `with`) for statements written with $n placeholders; PostgreSQL only."""
     connection.close_if_health_check_failed()
     connection.ensure_connection()
-    raw_connection = connection.connection
-    if raw_connection.prepare_threshold is None:
-        # Django sets None, which refuses prepare=True too. A count no statement
-        # reaches lets prepare=True through and prepares nothing else: Django's own
-        # cursors bind on the client side, and psycopg never prepares for those.
-        raw_connection.prepare_threshold = _NEVER_BY_COUNT
+    connection.validate_thread_sharing()
     with connection.wrap_database_errors:
-        raw = _PreparedCursor(raw_connection)
+        raw = _PreparedCursor(connection.connection)
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
     return wrap(raw)
 

@@ -109,9 +109,35 @@ def test_the_prepared_rep_choice_counts_todays_leads_for_the_first_rep_in_line_o
         cursor.execute("ANALYZE accounts_user")
     with CaptureQueriesContext(connection) as queries:
         rep_for(team=team, now=now)
-    (statement,) = [q["sql"] for q in queries.captured_queries if "UPDATE accounts_user" in q["sql"]]
+    (statement,) = [
+        q["sql"] for q in queries.captured_queries if "UPDATE accounts_user" in q["sql"]
+    ]
     present = [team.pk, Role.REP.value, True, False]
-    plan = _generic_plan(statement, [now, *present, now - timedelta(hours=12), *present], analyze=True)
+    plan = _generic_plan(
+        statement, [now, *present, now - timedelta(hours=12), *present], analyze=True
+    )
     assert "user_routing_line" in plan, plan
     counts = [line for line in plan.splitlines() if "Aggregate" in line]
     assert counts and "loops=1)" in counts[0], plan
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_prepared_read_outside_a_transaction_survives_a_column_change(campaign, rep):
+    """A prepared statement whose columns changed fails ("cached plan must not change
+    result type"); outside a transaction nothing would make psycopg forget it, so every
+    later call would fail until the connection closes. The cursor forgets and retries."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    lead = receive_lead(campaign=campaign, external_id="K-9")
+    assert _known(campaign=campaign, external_id="K-9", dedup_key=None) == lead  # prepared
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE leads_lead ALTER COLUMN company TYPE varchar(201)")
+    try:
+        for _ in range(2):
+            assert _known(campaign=campaign, external_id="K-9", dedup_key=None) == lead
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE leads_lead ALTER COLUMN company TYPE varchar(200)")
