@@ -376,17 +376,27 @@ def _insert_lead_with_followups(
     """
     lead_fields, followup_fields, event_fields = _insert_fields()
     owner_at, assignee_at = _rep_positions()
+    lead_stamps, followup_stamps, event_stamps = _stamp_positions()
+    # The write stamps as save() would set them now, under the lock, not while waiting.
+    stamp = timezone.now()
     followups = prepared.followups
-    params = list(prepared.lead_values)
+    params = _restamped(prepared.lead_values, lead_stamps, stamp, lead, lead_fields)
     params[owner_at] = lead.owner_id
     for followup, values in zip(followups, prepared.followup_values, strict=True):
         followup.assignee_id = lead.owner_id
-        params += values
-        params[len(params) - len(values) + assignee_at] = lead.owner_id
-    params += prepared.received_values
+        row = _restamped(values, followup_stamps, stamp, followup, followup_fields)
+        row[assignee_at] = lead.owner_id
+        params += row
+    width = 1 + len(event_fields)  # an entry's values, led by its follow-up kind
+    stamps = [1 + i for i in event_stamps]
+    params += _restamped(prepared.received_values, stamps, stamp)
     for event in timeline[1:]:
         params += [None, *_db_values(event, event_fields)]
-    params += prepared.created_values
+    params += _restamped(
+        prepared.created_values,
+        [start + i for start in range(0, len(prepared.created_values), width) for i in stamps],
+        stamp,
+    )
     with prepared_cursor() as cursor:
         cursor.execute(_insert_sql(len(followups), len(timeline) + len(followups)), params)
         rows = cursor.fetchall()
@@ -397,6 +407,29 @@ def _insert_lead_with_followups(
         followup.pk, followup.lead = ids[followup.kind], lead
         followup._state.adding, followup._state.db = False, connection.alias
     return followups
+
+
+def _restamped(values: list, positions: list[int], stamp: datetime, obj=None, fields=None) -> list:
+    """A copy of `values` with `stamp` at `positions`; on `obj` too, as pre_save leaves it."""
+    values = list(values)
+    for index in positions:
+        values[index] = stamp
+        if obj is not None:
+            setattr(obj, fields[index][0].attname, stamp)
+    return values
+
+
+@functools.cache
+def _stamp_positions() -> tuple[list[int], list[int], list[int]]:
+    """Where the auto_now(_add) stamps sit among a lead's, a follow-up's and an entry's values."""
+    return tuple(
+        [
+            index
+            for index, (field, _plain) in enumerate(fields)
+            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+        ]
+        for fields in _insert_fields()
+    )
 
 
 @functools.cache

@@ -127,3 +127,28 @@ def test_a_repeated_external_id_racing_in_still_answers_with_the_first_lead(
     assert FollowUp.objects.filter(lead__external_id="same").count() == len(
         FollowUp.objects.filter(lead=first)
     )
+
+
+def test_the_rows_are_stamped_once_the_team_lock_is_held(
+    monkeypatch, time_machine, marketer, team, rep
+):
+    """The values are prepared before the lock; the write stamps are not: a lead that
+    waited for the lock is stamped when it is written, as save() would stamp it."""
+    campaign = CampaignFactory(owner=marketer, team=team)
+    before = datetime(2026, 11, 20, 16, 40, 5, tzinfo=TZ)
+    after_the_wait = datetime(2026, 11, 20, 16, 40, 9, tzinfo=TZ)
+    time_machine.move_to(before, tick=False)
+    choose = services.rep_for
+
+    def rep_for_after_a_wait(**kwargs):
+        time_machine.move_to(after_the_wait, tick=False)
+        return choose(**kwargs)
+
+    monkeypatch.setattr(services, "rep_for", rep_for_after_a_wait)
+    lead = _receive(campaign, marketer, "waited", requests_material=True)
+    stored = Lead.objects.get(pk=lead.pk)
+    assert (stored.created_at, stored.updated_at) == (after_the_wait, after_the_wait)
+    assert (lead.created_at, lead.updated_at) == (after_the_wait, after_the_wait)
+    followups = FollowUp.objects.filter(lead=lead)
+    assert {f.created_at for f in followups} == {after_the_wait}
+    assert {e.created_at for e in LeadEvent.objects.filter(lead=lead)} == {after_the_wait}
