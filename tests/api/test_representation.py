@@ -12,6 +12,13 @@ from accounts.api import TeamSerializer, UserSerializer
 from campaigns.api import CampaignSerializer, InfoMaterialSerializer
 from followups.api import FollowUpSerializer
 from followups.models import FollowUp
+from integrations.api import (
+    ApiTokenSerializer,
+    WebhookDeliverySerializer,
+    WebhookSubscriptionSerializer,
+)
+from integrations.models import Event, WebhookDelivery, WebhookSubscription
+from integrations.services import token_create
 from leads.api import LeadIntakeResultSerializer, LeadSerializer
 from leads.models import Decision, Lead, RejectReason
 
@@ -62,3 +69,24 @@ def test_follow_ups_campaigns_materials_teams_and_users(campaign, rep, team, pri
     _same_as_drf(InfoMaterialSerializer, printed_brochure)
     _same_as_drf(TeamSerializer, team)
     _same_as_drf(UserSerializer, rep)
+
+
+def test_tokens_webhook_subscriptions_and_deliveries(campaign, rep):
+    token = token_create(user=rep, name="Messe-App").token
+    revoked = token_create(user=rep, name="alt", scopes=["read"]).token
+    revoked.revoked_at = timezone.now()
+    _same_as_drf(ApiTokenSerializer, token, revoked)
+    subscription = WebhookSubscription.objects.create(
+        user=rep, name="CRM", url="https://crm.example.com/hook", events=[Event.LEAD_CREATED]
+    )
+    _same_as_drf(WebhookSubscriptionSerializer, subscription)
+    lead = receive_lead(campaign=campaign)  # its lead.created delivery is queued
+    sent = WebhookDelivery.objects.get(subscription=subscription, lead=lead)
+    sent.delivered_at, sent.response_code, sent.attempts = timezone.now(), 204, 1
+    pending = WebhookDelivery.objects.create(
+        subscription=subscription,
+        event=Event.LEAD_CREATED,
+        subject="lead:0",
+        occurred_at=timezone.now(),
+    )
+    _same_as_drf(WebhookDeliverySerializer, sent, pending)

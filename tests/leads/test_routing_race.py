@@ -27,6 +27,7 @@ def _someone_waits_for_a_lock(deadline: float) -> bool:
             )
             if cursor.fetchone()[0]:
                 return True
+            time.sleep(0.005)  # yield the 2 cores to the thread being waited for
     return False
 
 
