@@ -20,9 +20,9 @@ import functools
 
 import psycopg
 from django.db import connection
+from django.db.backends.postgresql.base import CursorMixin
 from psycopg import errors
 from psycopg.pq import TransactionStatus
-from django.db.backends.postgresql.base import CursorMixin
 
 # Django opens connections with prepare_threshold None, with which psycopg refuses
 # prepare=True too. While one of these statements runs the threshold is a count no
