@@ -316,6 +316,17 @@ def initial_followups(
     ]
 
 
+def followup_created_entry(*, lead: Lead, followup: FollowUp, policy: SlaPolicy) -> LeadEvent:
+    """The timeline entry for one of a lead's initial follow-ups (unsaved)."""
+    return LeadEvent(
+        lead=lead,
+        followup=followup,
+        kind=LeadEvent.Kind.FOLLOWUP_CREATED,
+        at=lead.received_at,
+        data={"kind": followup.kind, "due_at": followup.due_at.isoformat(), "policy": policy.name},
+    )
+
+
 def followups_create_for_lead(*, lead: Lead, timeline: list[LeadEvent] = ()) -> list[FollowUp]:
     """The initial follow-ups and their timeline entries, after `timeline` (one INSERT)."""
     policy = sla_policy_for(lead=lead)
@@ -323,16 +334,7 @@ def followups_create_for_lead(*, lead: Lead, timeline: list[LeadEvent] = ()) -> 
     LeadEvent.objects.bulk_create(
         [
             *timeline,
-            *(
-                LeadEvent(
-                    lead=lead,
-                    followup=f,
-                    kind=LeadEvent.Kind.FOLLOWUP_CREATED,
-                    at=lead.received_at,
-                    data={"kind": f.kind, "due_at": f.due_at.isoformat(), "policy": policy.name},
-                )
-                for f in followups
-            ),
+            *(followup_created_entry(lead=lead, followup=f, policy=policy) for f in followups),
         ]
     )
     return followups

@@ -272,9 +272,9 @@ def lead_receive(
         at=lead.received_at,
         data={"source": source, "campaign": campaign.name if campaign else None},
     )
-    # PostgreSQL: the follow-ups and their deadlines, and the one statement's values,
-    # before the team lock; under it only what depends on the rep chosen.
-    prepared = _insert_prepare(lead=lead, received=received) if connection.vendor == "postgresql" else None
+    # PostgreSQL: the follow-ups and their deadlines (the costly part) before the
+    # team lock; under it the rep, and the one statement that writes it all.
+    initial = _initial_followups(lead) if connection.vendor == "postgresql" else None
     try:
         with transaction.atomic():
             if assign:
@@ -290,9 +290,9 @@ def lead_receive(
                         data={"to": lead.owner_id, "to_name": str(lead.owner), "team": str(lead.team), "by": "routing"},
                     )
                 )
-            if prepared is not None:
+            if initial is not None:
                 # The lead, its follow-ups and all timeline entries in one statement.
-                _insert_lead_with_followups(lead=lead, timeline=timeline, prepared=prepared)
+                _insert_lead_with_followups(lead=lead, timeline=timeline, initial=initial)
             else:
                 lead.save()
                 # One INSERT for these entries and the follow-ups' own.
@@ -308,55 +308,16 @@ def lead_receive(
     return Intake(lead, True)
 
 
-@dataclass
-class _Prepared:
-    """The one statement's values (_insert_lead_with_followups) but those of the rep."""
-
-    followups: list
-    lead_values: list
-    followup_values: list[list]
-    received_values: list  # the RECEIVED entry's, led by its follow-up kind (None)
-    created_values: list  # the FOLLOWUP_CREATED entries', each led by its follow-up's kind
-
-
-def _insert_prepare(*, lead: Lead, received: LeadEvent) -> _Prepared | None:
-    """Before the team lock: the follow-ups with their deadlines, and the values to write.
-
-    The lead's owner and the follow-ups' assignee are left None here, to be set by
-    _insert_lead_with_followups once the rep is chosen. None where the statement
-    does not fit (see there).
-    """
+def _initial_followups(lead: Lead) -> tuple:
+    """(policy, the lead's initial follow-ups with their deadlines), unsaved and unassigned."""
     from followups.services import initial_followups, sla_policy_for
 
     policy = sla_policy_for(lead=lead)
-    followups = initial_followups(lead=lead, policy=policy)
-    kinds = [followup.kind for followup in followups]
-    if not followups or len(set(kinds)) != len(kinds):
-        # Never today (a decision is always owed; one follow-up of each kind): the
-        # statement could not match entries to follow-ups, so the ORM does it.
-        return None
-    lead_fields, followup_fields, event_fields = _insert_fields()
-    created_values: list = []
-    for followup in followups:
-        event = LeadEvent(
-            lead=lead,
-            kind=LeadEvent.Kind.FOLLOWUP_CREATED,
-            at=lead.received_at,
-            data={"kind": followup.kind, "due_at": followup.due_at.isoformat(), "policy": policy.name},
-        )
-        created_values += [followup.kind, *_db_values(event, event_fields)]
-    return _Prepared(
-        followups=followups,
-        # Lead: auto_now(_add) stamps set as save() sets them (Field.pre_save).
-        lead_values=_db_values(lead, lead_fields),
-        followup_values=[_db_values(followup, followup_fields) for followup in followups],
-        received_values=[None, *_db_values(received, event_fields)],
-        created_values=created_values,
-    )
+    return policy, initial_followups(lead=lead, policy=policy)
 
 
 def _insert_lead_with_followups(
-    *, lead: Lead, timeline: list[LeadEvent], prepared: _Prepared
+    *, lead: Lead, timeline: list[LeadEvent], initial: tuple
 ) -> list[FollowUp]:
     """lead.save() and followups_create_for_lead(lead=lead, timeline=timeline) in one statement.
 
@@ -370,35 +331,33 @@ def _insert_lead_with_followups(
     most of the cost). No signal is lost: Lead, FollowUp and LeadEvent have no
     receivers, and bulk_create sent none.
 
-    `prepared` (_insert_prepare) holds the values; the rep chosen since, the
-    owner and the assignees, are set here, and the entries after RECEIVED
-    (ASSIGNED) are added from `timeline`.
+    `initial` (_initial_followups) was computed before the rep was chosen: the
+    follow-ups are assigned to the lead's owner here.
     """
+    from followups.services import followup_created_entry, followups_create_for_lead
+
+    policy, followups = initial
+    kinds = [followup.kind for followup in followups]
+    if not followups or len(set(kinds)) != len(kinds):
+        # Never today (a decision is always owed; one follow-up of each kind): the
+        # statement could not match entries to follow-ups, so the ORM does it.
+        lead.save()
+        return followups_create_for_lead(lead=lead, timeline=timeline)
     lead_fields, followup_fields, event_fields = _insert_fields()
-    owner_at, assignee_at = _rep_positions()
-    lead_stamps, followup_stamps, event_stamps = _stamp_positions()
-    # The write stamps as save() would set them now, under the lock, not while waiting.
-    stamp = timezone.now()
-    followups = prepared.followups
-    params = _restamped(prepared.lead_values, lead_stamps, stamp, lead, lead_fields)
-    params[owner_at] = lead.owner_id
-    for followup, values in zip(followups, prepared.followup_values, strict=True):
+    # Lead: auto_now(_add) stamps set as save() sets them (Field.pre_save).
+    params = _db_values(lead, lead_fields)
+    for followup in followups:
         followup.assignee_id = lead.owner_id
-        row = _restamped(values, followup_stamps, stamp, followup, followup_fields)
-        row[assignee_at] = lead.owner_id
-        params += row
-    width = 1 + len(event_fields)  # an entry's values, led by its follow-up kind
-    stamps = [1 + i for i in event_stamps]
-    params += _restamped(prepared.received_values, stamps, stamp)
-    for event in timeline[1:]:
-        params += [None, *_db_values(event, event_fields)]
-    params += _restamped(
-        prepared.created_values,
-        [start + i for start in range(0, len(prepared.created_values), width) for i in stamps],
-        stamp,
-    )
+        params += _db_values(followup, followup_fields)
+    events = [
+        *timeline,
+        *(followup_created_entry(lead=lead, followup=f, policy=policy) for f in followups),
+    ]
+    for event, followup_kind in zip(events, [None] * len(timeline) + kinds, strict=True):
+        params.append(followup_kind)
+        params += _db_values(event, event_fields)
     with prepared_cursor() as cursor:
-        cursor.execute(_insert_sql(len(followups), len(timeline) + len(followups)), params)
+        cursor.execute(_insert_sql(len(followups), len(events)), params)
         rows = cursor.fetchall()
     lead.pk = rows[0][0]
     lead._state.adding, lead._state.db = False, connection.alias
@@ -407,38 +366,6 @@ def _insert_lead_with_followups(
         followup.pk, followup.lead = ids[followup.kind], lead
         followup._state.adding, followup._state.db = False, connection.alias
     return followups
-
-
-def _restamped(values: list, positions: list[int], stamp: datetime, obj=None, fields=None) -> list:
-    """A copy of `values` with `stamp` at `positions`; on `obj` too, as pre_save leaves it."""
-    values = list(values)
-    for index in positions:
-        values[index] = stamp
-        if obj is not None:
-            setattr(obj, fields[index][0].attname, stamp)
-    return values
-
-
-@functools.cache
-def _stamp_positions() -> tuple[list[int], list[int], list[int]]:
-    """Where the auto_now(_add) stamps sit among a lead's, a follow-up's and an entry's values."""
-    return tuple(
-        [
-            index
-            for index, (field, _plain) in enumerate(fields)
-            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-        ]
-        for fields in _insert_fields()
-    )
-
-
-@functools.cache
-def _rep_positions() -> tuple[int, int]:
-    """Where the lead's owner_id and a follow-up's assignee_id sit among their values."""
-    lead_fields, followup_fields, _event_fields = _insert_fields()
-    owner_at = [field.attname for field, _plain in lead_fields].index("owner_id")
-    assignee_at = [field.attname for field, _plain in followup_fields].index("assignee_id")
-    return owner_at, assignee_at
 
 
 # Field types whose get_db_prep_save returns a value of these exact types, and None,
@@ -476,47 +403,37 @@ def _db_values(obj, fields: list) -> list:
     return values
 
 
-_INSERT_FIELDS = None
-
-
+@functools.cache
 def _insert_fields():
     """The columns each INSERT writes: the concrete fields but the id (and the lead FKs)."""
-    global _INSERT_FIELDS
-    if _INSERT_FIELDS is None:
-        from followups.models import FollowUp
+    from followups.models import FollowUp
 
-        def fields(model, *leave_out):
-            return [
-                (f, _plain_type(f))
-                for f in model._meta.local_concrete_fields
-                if not f.primary_key and f.attname not in leave_out
-            ]
+    def fields(model, *leave_out):
+        return [
+            (f, _plain_type(f))
+            for f in model._meta.local_concrete_fields
+            if not f.primary_key and f.attname not in leave_out
+        ]
 
-        def _plain_type(field):
-            kind = field.get_internal_type()
-            if kind == "ForeignKey" and field.target_field.get_internal_type() not in {
-                "AutoField",
-                "BigAutoField",
-            }:
-                return None
-            return _PLAIN.get(kind)
+    def _plain_type(field):
+        kind = field.get_internal_type()
+        if kind == "ForeignKey" and field.target_field.get_internal_type() not in {
+            "AutoField",
+            "BigAutoField",
+        }:
+            return None
+        return _PLAIN.get(kind)
 
-        _INSERT_FIELDS = (
-            fields(Lead),
-            fields(FollowUp, "lead_id"),
-            fields(LeadEvent, "lead_id", "followup_id"),
-        )
-    return _INSERT_FIELDS
+    return (
+        fields(Lead),
+        fields(FollowUp, "lead_id"),
+        fields(LeadEvent, "lead_id", "followup_id"),
+    )
 
 
-_INSERT_SQL: dict[tuple[int, int], str] = {}
-
-
+@functools.cache
 def _insert_sql(followups: int, events: int) -> str:
     """The statement, with $n placeholders (prepared: leadbridge.prepared)."""
-    sql = _INSERT_SQL.get((followups, events))
-    if sql is not None:
-        return sql
     from followups.models import FollowUp
 
     lead_fields, followup_fields, event_fields = _insert_fields()
@@ -544,8 +461,7 @@ def _insert_sql(followups: int, events: int) -> str:
         "SELECT new_lead.id, new_followups.id, new_followups.kind "
         "FROM new_lead LEFT JOIN new_followups ON true"
     )
-    sql = _INSERT_SQL[(followups, events)] = numbered(sql)
-    return sql
+    return numbered(sql)
 
 
 @transaction.atomic

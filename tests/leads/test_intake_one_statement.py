@@ -26,7 +26,7 @@ pytestmark = [
 RECEIVED = datetime(2026, 11, 20, 16, 40, tzinfo=TZ)  # a Friday, shortly before closing
 
 
-def _with_the_orm(*, lead, timeline, prepared):  # prepared: the statement's, not used here
+def _with_the_orm(*, lead, timeline, initial):  # initial: the statement's, not used here
     lead.save()
     return followups_create_for_lead(lead=lead, timeline=timeline)
 
@@ -132,7 +132,7 @@ def test_a_repeated_external_id_racing_in_still_answers_with_the_first_lead(
 def test_the_rows_are_stamped_once_the_team_lock_is_held(
     monkeypatch, time_machine, marketer, team, rep
 ):
-    """The values are prepared before the lock; the write stamps are not: a lead that
+    """The follow-ups are computed before the lock; the write stamps are not: a lead that
     waited for the lock is stamped when it is written, as save() would stamp it."""
     campaign = CampaignFactory(owner=marketer, team=team)
     before = datetime(2026, 11, 20, 16, 40, 5, tzinfo=TZ)
