@@ -402,14 +402,14 @@ class FastItemCheck:
 
 def _campaigns(ids: set, fetch) -> dict:
     """One campaign (a single POST, most bulk requests) from process memory (leadbridge.lookups)."""
+    def rows():
+        return Campaign.objects.select_related("team", "sla_policy")
+
     if len(ids) == 1:
         (pk,) = ids
-        campaign = lookups.intake.get(
-            ("campaign", pk),
-            lambda: Campaign.objects.select_related("team", "sla_policy").filter(pk=pk).first(),
-        )
+        campaign = lookups.intake.get(("campaign", pk), lambda: rows().filter(pk=pk).first())
         return {pk: campaign} if campaign is not None else {}
-    return fetch(Campaign.objects.select_related("team", "sla_policy"), "campaign")
+    return fetch(rows, "campaign")
 
 
 def validate_leads_in(items: list, *, user, now) -> tuple[list[tuple[int, dict]], dict[int, dict]]:
@@ -425,13 +425,13 @@ def validate_leads_in(items: list, *, user, now) -> tuple[list[tuple[int, dict]]
         except ValidationError as exc:
             invalid[index] = flatten(exc.detail)
 
-    # The ids, resolved with one query per kind for the whole batch. (The querysets
-    # are built only when some item names an id: most single leads name none.)
-    def fetch(queryset, name):
+    # The ids, resolved with one query per kind for the whole batch. (`rows` makes the
+    # queryset, only when some item names an id: most single leads name none.)
+    def fetch(rows, name):
         ids = {data[name] for _i, data in parsed if data.get(name) is not None}
         found = {}
         if ids:
-            queryset = queryset() if callable(queryset) else queryset
+            queryset = rows()
             for chunk in intake._chunks(sorted(ids)):
                 found.update(queryset.in_bulk(chunk))
         return found
