@@ -375,7 +375,6 @@ def _build_followups(leads: list[Lead]) -> tuple[list[FollowUp], dict]:
             # None until the lead is inserted; policy_id is the first's), without the
             # descriptors' checks: 20,000 times a request.
             followup._state.fields_cache = {"lead": lead, "policy": policy}
-            followup.assignee_id = lead.owner_id
             followup.starts_at, followup.due_at = lead.received_at, None
             shifts.set(followup, policy=policy, calendar=calendar)
             followups.append(followup)
@@ -447,7 +446,8 @@ def _insert(model, objs: list) -> None:
     """Insert model instances: COPY on PostgreSQL (ids from _take_ids), bulk_create elsewhere.
 
     COPY is several times faster than a multi-row INSERT for thousands of rows
-    (bench/api_bench.py prints the COPY floor next to the bulk figure).
+    (bench/api_bench.py prints the COPY floor next to the bulk figure). For models
+    without JSON columns (Lead, FollowUp): the timeline's rows go through _insert_rows.
     """
     if not objs:
         return
@@ -457,13 +457,11 @@ def _insert(model, objs: list) -> None:
     fields = model._meta.concrete_fields
     table = model._meta.db_table
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
     attnames = [f.attname for f in fields]
     # The row's values in one call, from the instance's __dict__: a new instance
     # holds every column there, and a foreign key's *_id read through its
     # descriptor cost more than the rest of the row.
     row_of = operator.itemgetter(*attnames)
-    json_positions = [i for i, name in enumerate(attnames) if name in json_fields]
     # wrap_database_errors: a unique violation inside COPY is Django's IntegrityError,
     # which leads_receive_bulk retries (a concurrent request stored an external id first).
     with (
@@ -472,12 +470,7 @@ def _insert(model, objs: list) -> None:
         cursor.connection.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
     ):
         for obj in objs:
-            row = row_of(obj.__dict__)
-            if json_positions:
-                row = list(row)
-                for i in json_positions:
-                    row[i] = json.dumps(row[i])
-            copy.write_row(row)
+            copy.write_row(row_of(obj.__dict__))
             obj._state.adding = False
             obj._state.db = connection.alias
 
@@ -583,7 +576,7 @@ def _timeline_insert(
 def _insert_rows(model, columns: tuple[str, ...], rows: list[tuple], *, now: datetime) -> None:
     """Insert plain rows (created_at = now): COPY on PostgreSQL, bulk_create elsewhere.
 
-    JSON columns may hold JsonText (serialised once), as the import's rows do.
+    JSON columns may hold JsonText (serialised once; leadbridge.jsontext).
     """
     if not rows:
         return
