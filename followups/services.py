@@ -671,6 +671,7 @@ _NOTIFY_KIND = {
     2: Notification.Kind.ESCALATED,
 }
 _Claimed = namedtuple("_Claimed", "pk lead_id assignee_id lead__team_id")
+_LISTED = 100  # follow-up ids a notification lists; its count covers them all
 
 
 @transaction.atomic
@@ -678,9 +679,11 @@ def _sweep_batch(*, level: int, column: str, guard: Q, now: datetime, size: int,
     if connection.vendor == "postgresql" and level != Escalation.Level.REASSIGNED:
         rows = _claim_sql(level=level, column=column, now=now, size=size)
         new_owner = {}
-        # The statement told the assignees already (levels 0 and 1); the rest is left
-        # to _notify: those without an assignee (their team lead is told) and level 2.
-        to_notify = rows if level == Escalation.Level.MANAGER else [r for r in rows if r.assignee_id is None]
+        # At levels 0 and 1 the statement told the assignees, unless some follow-up had
+        # none: then _notify tells everyone, so a team lead who is also an assignee
+        # gets one notification for the batch, not two.
+        told = level in _SQL_TELL_KIND and all(row.assignee_id is not None for row in rows)
+        to_notify = [] if told else rows
     else:
         rows = _claim_orm(level=level, column=column, guard=guard, now=now, size=size)
         if not rows:
@@ -764,7 +767,7 @@ def _claim_sql(*, level: int, column: str, now: datetime, size: int) -> list[_Cl
         ), moved AS (
             UPDATE {FollowUp._meta.db_table} AS f SET {changes}, updated_at = %(now)s
             FROM claimed WHERE f.ctid = claimed.tid
-            RETURNING f.id, f.lead_id, f.assignee_id
+            RETURNING f.id, f.lead_id, f.assignee_id, f.{column} AS deadline
         ), escalated AS (
             INSERT INTO {Escalation._meta.db_table} (followup_id, level, at, data)
             SELECT id, %(level)s, %(now)s, '{{}}'::jsonb FROM moved
@@ -785,18 +788,20 @@ def _claim_sql(*, level: int, column: str, now: datetime, size: int) -> list[_Cl
 
 
 # Levels 0 and 1 tell the assignee: one notification per assignee for the batch,
-# written by the claim statement itself, exactly as _notify writes them (the
-# follow-up and lead named when it concerns just one, the first 100 ids).
-_SQL_TELL_KIND = {0: Notification.Kind.WARNING.value, 1: Notification.Kind.OVERDUE.value}
+# written by the claim statement itself as _notify writes them (the follow-up and
+# lead named when it concerns just one, the first _LISTED in the claim's order) —
+# when every follow-up it moved has an assignee; otherwise _notify does it all.
+_SQL_TELL_KIND = {level: _NOTIFY_KIND[level].value for level in (0, 1)}
 _SQL_TELL_ASSIGNEES = f""", told AS (
             INSERT INTO {Notification._meta.db_table}
                 (recipient_id, kind, count, followup_id, lead_id, followup_ids, created_at, email_state)
             SELECT assignee_id, %(kind)s, count(*),
                    CASE WHEN count(*) = 1 THEN min(id) END,
                    CASE WHEN count(*) = 1 THEN min(lead_id) END,
-                   to_jsonb((array_agg(id ORDER BY id))[1:100]),
+                   to_jsonb((array_agg(id ORDER BY deadline, id))[1:{_LISTED}]),
                    %(now)s, '{Notification.EmailState.PENDING.value}'
-            FROM moved WHERE assignee_id IS NOT NULL
+            FROM moved
+            WHERE NOT EXISTS (SELECT 1 FROM moved AS unassigned WHERE unassigned.assignee_id IS NULL)
             GROUP BY assignee_id
         )"""
 
@@ -816,7 +821,7 @@ def _notify(*, level: int, rows: list, new_owner: dict, now: datetime) -> None:
             count=len(items),
             followup_id=items[0].pk if len(items) == 1 else None,
             lead_id=items[0].lead_id if len(items) == 1 else None,
-            followup_ids=[row.pk for row in items[:100]],
+            followup_ids=[row.pk for row in items[:_LISTED]],
             created_at=now,
         )
         for (recipient_id, kind), items in grouped.items()

@@ -171,6 +171,23 @@ def test_a_batch_tells_each_assignee_once_naming_the_follow_up_only_when_it_is_o
 
 
 @pytest.mark.django_db
+def test_a_team_lead_who_is_also_an_assignee_is_told_once_per_batch(campaign, rep, manager):
+    """The team lead hears of the unassigned follow-up and of their own in one notification."""
+    theirs = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+    nobody = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+    theirs.followups.filter(kind="material").update(assignee=manager)
+    nobody.followups.filter(kind="material").update(assignee=None)
+    for lead in (theirs, nobody):
+        lead.followups.exclude(kind="material").delete()
+    assert sweep_overdue(now=at(19, 10)).overdue == 2
+    told = Notification.objects.get(kind="overdue", recipient=manager)
+    assert told.count == 2
+    assert sorted(told.followup_ids) == sorted(
+        FollowUp.objects.filter(lead__in=[theirs, nobody]).values_list("pk", flat=True)
+    )
+
+
+@pytest.mark.django_db
 def test_a_notification_lists_at_most_a_hundred_follow_ups_but_counts_them_all(campaign, rep, manager):
     leads = [receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True) for _ in range(60)]
     FollowUp.objects.filter(lead__in=leads).update(assignee=rep)
