@@ -89,8 +89,8 @@ class Lookup:
 
         (With LISTEN/NOTIFY one NOTIFY does both: PostgreSQL delivers it at the commit.)
         """
-        self._bump()
-        transaction.on_commit(self._bump_after_commit, robust=True)
+        self._bump(notify=True)
+        transaction.on_commit(self._bump, robust=True)
 
     def clear_local(self) -> None:
         self._values, self._version, self._checked = {}, None, False
@@ -101,20 +101,14 @@ class Lookup:
     def request_finished(self, **kwargs) -> None:
         self._in_request, self._checked = False, False
 
-    def _bump(self) -> None:
+    def _bump(self, notify: bool = False) -> None:
         self.clear_local()
         shared = self._shared()
         if shared is not None:
             shared.set(self._cache_key, uuid.uuid4().hex, None)
-        else:
+        elif notify:
             # PostgreSQL delivers it when the writing transaction commits.
             notifications.notify()
-
-    def _bump_after_commit(self) -> None:
-        self.clear_local()
-        shared = self._shared()
-        if shared is not None:
-            shared.set(self._cache_key, uuid.uuid4().hex, None)
 
     @staticmethod
     def _shared():
