@@ -84,3 +84,13 @@ def printed_brochure(db):
 @pytest.fixture
 def campaign(team, marketer, printed_brochure):
     return CampaignFactory(name="Hannover Messe", owner=marketer, team=team, materials=[printed_brochure])
+
+
+def pytest_runtest_setup(item):
+    """Tests marked postgres (row locks, SKIP LOCKED, LISTEN/NOTIFY, prepared statements)
+    are skipped on the embedded SQLite default."""
+    if item.get_closest_marker("postgres") is not None:
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            pytest.skip("needs PostgreSQL")

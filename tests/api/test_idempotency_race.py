@@ -3,7 +3,6 @@
 import time
 
 import pytest
-from django.db import connection
 
 from leads.models import Lead
 
@@ -11,7 +10,7 @@ from ..concurrency import at_once
 from .conftest import api_client, lead_payload
 
 pytestmark = [
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL"),
+    pytest.mark.postgres,  # row locks
     pytest.mark.django_db(transaction=True),
 ]
 

@@ -160,11 +160,6 @@ def test_a_single_lead_takes_four_to_six_statements_once_the_lookups_are_warm(
 
 # --- PostgreSQL without a shared cache: LISTEN/NOTIFY tells the processes ----------
 
-on_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's"
-)
-
-
 def _other_process():
     """A second connection to the test database, standing in for another worker."""
     import psycopg
@@ -180,13 +175,11 @@ def _delivered(seconds=5.0) -> None:
     connection committed): a wait on the socket, which returns as soon as it arrives."""
     import select
 
-    from django.db import connection
-
     readable, _w, _x = select.select([connection.connection.pgconn.socket], [], [], seconds)
     assert readable, "the notification did not arrive"
 
 
-@on_postgresql
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_notify_from_another_process_makes_this_one_read_again(settings):
     settings.LEADBRIDGE_LOOKUP_CACHE = None
@@ -210,7 +203,7 @@ def listener(settings, marketer):
         yield other
 
 
-@on_postgresql
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_change_is_announced_to_other_processes_when_it_commits(listener, marketer):
     with transaction.atomic():
@@ -222,7 +215,7 @@ def test_a_change_is_announced_to_other_processes_when_it_commits(listener, mark
     ]
 
 
-@on_postgresql
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_change_rolled_back_is_not_announced(listener, marketer):
     with pytest.raises(RuntimeError), transaction.atomic():
@@ -231,7 +224,7 @@ def test_a_change_rolled_back_is_not_announced(listener, marketer):
     assert list(listener.notifies(timeout=0.3)) == []
 
 
-@on_postgresql
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_token_revoked_by_another_process_is_refused_on_the_next_request(settings, marketer):
     settings.LEADBRIDGE_LOOKUP_CACHE = None
@@ -247,7 +240,7 @@ def test_a_token_revoked_by_another_process_is_refused_on_the_next_request(setti
     assert client.get("/api/v1/users/me/").status_code == 401
 
 
-@on_postgresql
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_new_connection_forgets_what_was_kept(settings):
     settings.LEADBRIDGE_LOOKUP_CACHE = None
@@ -258,7 +251,7 @@ def test_a_new_connection_forgets_what_was_kept(settings):
     assert lookup.get("k", lambda: "c") == "c"
 
 
-@on_postgresql
+@pytest.mark.postgres
 def test_inside_a_transaction_block_a_first_listen_waits_so_every_call_reads(settings, monkeypatch):
     settings.LEADBRIDGE_LOOKUP_CACHE = None
     # As on a connection that has not listened yet.

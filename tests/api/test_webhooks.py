@@ -317,12 +317,7 @@ def test_the_beat_schedule_ticks_the_delivery_task(settings):
     assert deliver_webhooks_task.run() == "delivered 0, retrying 0, failed 0"
 
 
-postgres_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="needs PostgreSQL row locks"
-)
-
-
-@postgres_only
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_at_once_send_each_delivery_once(campaign, rep, marketer):
     receiver = Receiver(delay=0.05)

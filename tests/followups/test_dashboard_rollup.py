@@ -138,8 +138,6 @@ def test_a_refresh_with_nothing_changed_only_moves_the_snapshot_forward(history,
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_refresh_while_another_one_runs_steps_aside(history):  # noqa: F811
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks need PostgreSQL")
     rollup.dashboard_rollup_refresh(now=NOW)
     result = []
     with transaction.atomic():

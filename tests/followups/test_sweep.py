@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.core import mail
-from django.db import connection
 
 from accounts.models import Role
 from followups import services
@@ -223,10 +222,6 @@ def test_sweep_command_rejects_a_bad_time_with_a_message():
 
 # --- concurrency: real PostgreSQL row locks ------------------------------------------
 
-postgres_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="row locks and SKIP LOCKED need PostgreSQL"
-)
-
 
 def _make_overdue(campaign, count):
     return [
@@ -234,7 +229,7 @@ def _make_overdue(campaign, count):
     ]
 
 
-@postgres_only
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_sweeps_at_once_on_two_connections_escalate_each_follow_up_once(campaign, rep, manager):
     _make_overdue(campaign, 30)
@@ -248,7 +243,7 @@ def test_two_sweeps_at_once_on_two_connections_escalate_each_follow_up_once(camp
     assert sum(told.values_list("count", flat=True)) == open_followups
 
 
-@postgres_only
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_competing_sweep_injected_mid_batch_skips_the_claimed_rows(campaign, rep, manager, monkeypatch):
     _make_overdue(campaign, 5)
@@ -293,7 +288,7 @@ def test_a_lead_with_two_follow_ups_due_for_reassignment_moves_once(campaign, re
     assert Notification.objects.filter(recipient=rep, kind="reassigned_from").count() == 1
 
 
-@postgres_only
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_backlog_is_worked_on_several_connections_and_each_step_still_happens_once(
     campaign, rep, manager, monkeypatch

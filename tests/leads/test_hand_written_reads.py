@@ -67,8 +67,6 @@ def test_the_prepared_duplicate_check_finds_a_repeat_by_its_index_however_big_th
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    if connection.vendor != "postgresql":
-        pytest.skip("prepared statements are PostgreSQL's")
     Lead.objects.bulk_create(
         Lead(
             campaign=campaign,
@@ -98,8 +96,6 @@ def test_the_prepared_rep_choice_counts_todays_leads_for_the_first_rep_in_line_o
 
     from accounts.models import Role
 
-    if connection.vendor != "postgresql":
-        pytest.skip("prepared statements are PostgreSQL's")
     now = timezone.now()
     for i in range(12):
         User.objects.create(
@@ -129,8 +125,6 @@ def test_a_prepared_read_outside_a_transaction_survives_a_column_change(campaign
     later call would fail until the connection closes. The cursor forgets and retries."""
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        pytest.skip("prepared statements are PostgreSQL's")
     lead = receive_lead(campaign=campaign, external_id="K-9")
     assert _known(campaign=campaign, external_id="K-9", dedup_key=None) == lead  # prepared
     with connection.cursor() as cursor:

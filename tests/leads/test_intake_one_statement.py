@@ -20,7 +20,7 @@ from ..factories import CampaignFactory, InfoMaterialFactory
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="the statement is PostgreSQL's"),
+    pytest.mark.postgres,  # the statement is PostgreSQL's
 ]
 
 RECEIVED = datetime(2026, 11, 20, 16, 40, tzinfo=TZ)  # a Friday, shortly before closing
