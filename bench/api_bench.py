@@ -127,8 +127,8 @@ def stop_server(server: subprocess.Popen) -> None:
         os.killpg(server.pid, signal.SIGKILL)
 
 
-def server_cpu_seconds(server: subprocess.Popen) -> float:
-    """CPU time (user + system) of gunicorn's master and workers so far, from /proc.
+def server_cpu(server: subprocess.Popen) -> dict[int, float]:
+    """CPU time (user + system) so far of gunicorn's master and workers, per pid, from /proc.
 
     Printed per request next to the throughput: the client and other work share
     the 2 cores, so requests/s moves with the load; the server's CPU per request
@@ -139,32 +139,47 @@ def server_cpu_seconds(server: subprocess.Popen) -> float:
         children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
         pids += [int(pid) for pid in children]
     except OSError:
-        return float("nan")
-    return cpu_seconds(pids)
+        return {}
+    return _cpu_of(pids)
 
 
-def database_cpu_seconds() -> float:
-    """CPU time so far of the PostgreSQL backends serving the bench database (the server's
-    connections; not this process's own), when PostgreSQL runs on this machine."""
+def database_cpu() -> dict[int, float]:
+    """CPU time so far, per pid, of the PostgreSQL backends serving the bench database (the
+    server's connections; not this process's own), when PostgreSQL runs on this machine."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
             " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         )
         pids = [pid for (pid,) in cursor.fetchall()]
-    return cpu_seconds(pids) if all(Path(f"/proc/{pid}").exists() for pid in pids) else float("nan")
+    return _cpu_of(pid for pid in pids if _command(pid) == "postgres")
 
 
-def cpu_seconds(pids) -> float:
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """Seconds of CPU between two readings; NaN unless the same processes are in both
+    (one that ended or started in between would be lost or counted whole)."""
+    if not before or set(before) != set(after):
+        return float("nan")
+    return sum(after[pid] - before[pid] for pid in before)
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _cpu_of(pids) -> dict[int, float]:
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    seconds = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return seconds
 
 
 def request(port, method, path, body, headers) -> tuple[int, bytes]:
@@ -329,30 +344,30 @@ def main() -> None:
             lambda i: ("POST", "/api/v1/leads/", json.dumps(lead(campaign_id, "w", i)), auth, 201),
         )
 
-        cpu = server_cpu_seconds(server)
+        cpu = server_cpu(server)
         seconds, errors = run_clients(
             port, args.requests, lambda i: ("GET", "/api/v1/users/me/", None, auth, 200)
         )
         floor_rate = args.requests / seconds
-        floor_cpu = (server_cpu_seconds(server) - cpu) / args.requests * 1000
+        floor_cpu = cpu_used(cpu, server_cpu(server)) / args.requests * 1000
 
-        cpu, db_cpu = server_cpu_seconds(server), database_cpu_seconds()
+        cpu, db_cpu = server_cpu(server), database_cpu()
         seconds, errors = run_clients(
             port,
             args.requests,
             lambda i: ("POST", "/api/v1/leads/", json.dumps(lead(campaign_id, "s", i)), auth, 201),
         )
         single_rate = args.requests / seconds
-        single_cpu = (server_cpu_seconds(server) - cpu) / args.requests * 1000
-        single_db_cpu = (database_cpu_seconds() - db_cpu) / args.requests * 1000
+        single_cpu = cpu_used(cpu, server_cpu(server)) / args.requests * 1000
+        single_db_cpu = cpu_used(db_cpu, database_cpu()) / args.requests * 1000
         if errors:
             print(f"unexpected answers to single POSTs: {len(errors)}, e.g. {errors[0]}")
 
-        cpu, db_cpu = server_cpu_seconds(server), database_cpu_seconds()
+        cpu, db_cpu = server_cpu(server), database_cpu()
         bulk_rate = bulk_round(port, auth, campaign_id, "b1", streams=1)
         bulk_leads = args.bulk_requests * args.bulk_size
-        bulk_cpu = (server_cpu_seconds(server) - cpu) / bulk_leads * 1000
-        bulk_db_cpu = (database_cpu_seconds() - db_cpu) / bulk_leads * 1000
+        bulk_cpu = cpu_used(cpu, server_cpu(server)) / bulk_leads * 1000
+        bulk_db_cpu = cpu_used(db_cpu, database_cpu()) / bulk_leads * 1000
         bulk_rate_2 = bulk_round(port, auth, campaign_id, "b2", streams=2)
     finally:
         stop_server(server)
