@@ -141,6 +141,10 @@ class BusinessCalendar:
     def _at(self, day: date, clock: time) -> datetime:
         return datetime.combine(day, clock, tzinfo=TZ)
 
+    def closing_on(self, day: date) -> datetime:
+        """The office's closing time on `day` (whether or not it is a working day)."""
+        return self._at(day, self.closes_at)
+
     # --- instants -------------------------------------------------------
     def snap(self, moment: datetime) -> datetime:
         """The moment itself if the office is open then, else the next opening."""

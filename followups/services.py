@@ -7,6 +7,7 @@ import threading
 from collections import namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, time, timedelta
 from types import SimpleNamespace
 
@@ -22,8 +23,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import Role, Team, User
 from campaigns.models import Channel, MaterialEmail
 from integrations.services import webhook_deliveries_for_overdue
-from leadbridge import outbox
-from leadbridge import lookups
+from leadbridge import lookups, outbox
 from leads.models import Lead, LeadEvent
 
 from .calendar import TZ, BusinessCalendar, BusinessDuration
@@ -123,7 +123,7 @@ def _set_deadlines(followup: FollowUp, *, policy: SlaPolicy, calendar: BusinessC
         setattr(followup, name, value)
 
 
-_LADDER = ("warn_at", "due_at", "overdue_at", "escalate_at", "reassign_at")
+_LADDER = tuple(f.name for f in dataclass_fields(Deadlines))
 _START = object()  # in a DeadlineShifts segment: the deadline is the start itself
 
 
@@ -188,7 +188,7 @@ class DeadlineShifts:
             return _offsets(probe, moment, moment) == offsets
 
         good = local
-        bad = calendar._at(local.date(), calendar.closes_at) - _TICK
+        bad = calendar.closing_on(local.date()) - _TICK
         if same(bad):
             good = bad
         else:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import islice
 from typing import Any
 
@@ -1209,25 +1209,24 @@ class _Pending:
         self.router = chunk.router
         self.router.begin(now=chunk.now)
         self.leads: list[_NewLead] = []
-        self._material = None
-        self._material_read = False
         self._policies: dict = {}
         self._calendars: dict = {}
         self._span: _Span | None = None
         self._shapes = chunk.shapes
         self._lead_defaults = _defaults(Lead)
 
-    def first_material(self):
-        if not self._material_read:
-            self._material = self.chunk.campaign.materials.order_by("pk").first()
-            self._material_label = str(self._material) if self._material else ""
-            self._material_read = True
-        return self._material
+    @cached_property
+    def _first_material(self):
+        return self.chunk.campaign.materials.order_by("pk").first()
 
+    def first_material(self):
+        return self._first_material
+
+    @cached_property
     def material_label(self) -> str:
-        """str(material), as the timeline shows it: rendered once, not for each lead."""
-        self.first_material()
-        return self._material_label
+        """str(material) ("" without one), as the timeline shows it: rendered once, not per lead."""
+        material = self.first_material()
+        return str(material) if material else ""
 
     def add(self, row: ParsedRow) -> _NewLead:
         """Build the lead as lead_receive does (channel, material, identity, routing)."""
@@ -1512,7 +1511,7 @@ class _Pending:
                 "kind": "material_sent",
                 "actor_id": None,
                 "at": new.sent_at,
-                "data": {"postal": False, "material": self.material_label()},
+                "data": {"postal": False, "material": self.material_label},
             }
         ]
         if callback is not None:
