@@ -18,7 +18,15 @@ class TeamAdmin(admin.ModelAdmin):
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
-    list_display = ["username", "first_name", "last_name", "role", "team", "is_absent", "daily_capacity"]
+    list_display = [
+        "username",
+        "first_name",
+        "last_name",
+        "role",
+        "team",
+        "is_absent",
+        "daily_capacity",
+    ]
     list_filter = ["role", "team", "is_absent", "is_active"]
     fieldsets = (
         *BaseUserAdmin.fieldsets,

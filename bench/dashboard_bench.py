@@ -15,7 +15,9 @@ from datetime import timedelta
 
 from _setup import bench_database, drop_bench_database, median_ms, timer
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+)
 parser.add_argument("--leads", type=int, default=1_000_000)
 parser.add_argument("--requests", type=int, default=40)
 parser.add_argument("--keep", action="store_true", help="keep the bench database afterwards")
@@ -39,13 +41,19 @@ NOW = timezone.now()
 def build() -> tuple[User, User]:
     """1M leads over 90 days and three follow-ups each, generated in SQL (generate_series)."""
     teams = [Team.objects.create(name=f"Team {i}", region="DE") for i in range(3)]
-    reps = [User.objects.create_user(f"rep{i}", role=Role.REP, team=teams[i % 3]) for i in range(12)]
+    reps = [
+        User.objects.create_user(f"rep{i}", role=Role.REP, team=teams[i % 3]) for i in range(12)
+    ]
     manager = User.objects.create_user("manager", password="pw", role=Role.MANAGER, team=teams[0])
     admin = User.objects.create_user("admin", password="pw", role=Role.ADMIN)
     owner = User.objects.create_user("mkt", role=Role.MARKETING)
     channels = ["trade_fair", "website", "newsletter", "print_ad", "webinar"]
-    campaigns = [Campaign.objects.create(name=f"C{i}", channel=channels[i % 5], owner=owner, starts_on=NOW.date())
-                 for i in range(10)]
+    campaigns = [
+        Campaign.objects.create(
+            name=f"C{i}", channel=channels[i % 5], owner=owner, starts_on=NOW.date()
+        )
+        for i in range(10)
+    ]
     policy = SlaPolicy.objects.create(name="Standard")
     with connection.cursor() as cursor:
         cursor.execute("SELECT setseed(0.42)")
@@ -83,9 +91,14 @@ def build() -> tuple[User, User]:
                              random() < 0.6 AS material) AS base
             ) AS r
             """,
-            {"n": args.leads, "now": NOW, "campaigns": [c.pk for c in campaigns],
-             "channels": [c.channel for c in campaigns[:5]], "reps": [r.pk for r in reps],
-             "teams": [r.team_id for r in reps]},
+            {
+                "n": args.leads,
+                "now": NOW,
+                "campaigns": [c.pk for c in campaigns],
+                "channels": [c.channel for c in campaigns[:5]],
+                "reps": [r.pk for r in reps],
+                "teams": [r.team_id for r in reps],
+            },
         )
         # Material, call-back and decision follow-ups, due a day after receipt; 10 % never completed,
         # so about 300k are open and overdue: a pessimistic backlog.
@@ -104,7 +117,9 @@ def build() -> tuple[User, User]:
             """,
             {"policy": policy.pk},
         )
-        cursor.execute("SELECT setval(pg_get_serial_sequence('leads_lead', 'id'), %s)", [args.leads])
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('leads_lead', 'id'), %s)", [args.leads]
+        )
         cursor.execute("VACUUM ANALYZE leads_lead")
         cursor.execute("VACUUM ANALYZE followups_followup")
     return manager, admin
@@ -132,29 +147,40 @@ def main() -> None:
         print(f"reusing {Lead.objects.count():,} leads")
     else:
         manager, admin = build()
-        print(f"built {args.leads:,} leads / {3 * args.leads:,} follow-ups in {time.perf_counter() - started:.1f} s")
+        print(
+            f"built {args.leads:,} leads / {3 * args.leads:,} follow-ups in {time.perf_counter() - started:.1f} s"
+        )
     from followups.models import DashboardRollupState
     from followups.rollup import dashboard_rollup_refresh
 
     started = time.perf_counter()
-    print(f"full rollup rebuild: {dashboard_rollup_refresh(now=timezone.now(), full=True)} "
-          f"in {time.perf_counter() - started:.1f} s")
+    print(
+        f"full rollup rebuild: {dashboard_rollup_refresh(now=timezone.now(), full=True)} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     # Beat ticks: nothing changed (the overdue and ageing snapshots only); 1,000 leads of the last
     # 14 days changed (calls logged, decisions taken); 1,000 leads spread over all 90 days changed.
     ticks = {}
-    recent = Lead.objects.filter(received_at__gte=NOW - timedelta(days=14)).aggregate(low=Min("pk"), high=Max("pk"))
-    for label, first, last in (("nothing changed", None, None),
-                               ("1,000 leads of the last 14 days changed", recent["low"], recent["high"]),
-                               ("1,000 leads of all 90 days changed", 1, args.leads)):
+    recent = Lead.objects.filter(received_at__gte=NOW - timedelta(days=14)).aggregate(
+        low=Min("pk"), high=Max("pk")
+    )
+    for label, first, last in (
+        ("nothing changed", None, None),
+        ("1,000 leads of the last 14 days changed", recent["low"], recent["high"]),
+        ("1,000 leads of all 90 days changed", 1, args.leads),
+    ):
         samples = []
         for round_ in range(3):
             if first is not None:
                 step = (last - first) // 1000
                 pks = [first + round_ + step * k for k in range(1000)]
                 Lead.objects.filter(pk__in=pks).update(
-                    first_contact_at=timezone.now(), first_contact_minutes=42 + round_, decision="accepted")
+                    first_contact_at=timezone.now(),
+                    first_contact_minutes=42 + round_,
+                    decision="accepted",
+                )
             with timer(samples):
                 report = dashboard_rollup_refresh(now=timezone.now())
         ticks[label] = (samples, report)
@@ -162,10 +188,15 @@ def main() -> None:
     with connection.cursor() as cursor:
         for _ in range(args.requests):
             with timer(floor):
-                cursor.execute("SELECT count(*) FROM leads_lead WHERE team_id = %s AND received_at >= %s",
-                               [manager.team_id, NOW - timedelta(days=30)])
+                cursor.execute(
+                    "SELECT count(*) FROM leads_lead WHERE team_id = %s AND received_at >= %s",
+                    [manager.team_id, NOW - timedelta(days=30)],
+                )
     views = []
-    for label, user in (("team lead: own team, last 30 days", manager), ("admin: whole company, last 30 days", admin)):
+    for label, user in (
+        ("team lead: own team, last 30 days", manager),
+        ("admin: whole company, last 30 days", admin),
+    ):
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(user)
         views.append((label, measure(client, args.requests)))
@@ -173,13 +204,19 @@ def main() -> None:
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"load average (1, 5, 15 min) after the requests: {load} on {os.cpu_count()} cores")
     for label, (samples, report) in ticks.items():
-        print(f"beat tick, {label}: median {median_ms(samples):.0f} ms, max {max(samples) * 1000:.0f} ms ({report})")
-    print(f"{'floor: COUNT(*) of the team period leads':42} p50 {median_ms(floor):7.1f} ms  "
-          f"p95 {percentile_ms(floor, 0.95):7.1f} ms")
+        print(
+            f"beat tick, {label}: median {median_ms(samples):.0f} ms, max {max(samples) * 1000:.0f} ms ({report})"
+        )
+    print(
+        f"{'floor: COUNT(*) of the team period leads':42} p50 {median_ms(floor):7.1f} ms  "
+        f"p95 {percentile_ms(floor, 0.95):7.1f} ms"
+    )
     for label, samples in views:
         verdict = "OK" if percentile_ms(samples, 0.95) < 300 else "OVER TARGET"
-        print(f"{label:42} p50 {median_ms(samples):7.1f} ms  p95 {percentile_ms(samples, 0.95):7.1f} ms  "
-              f"(target p95 < 300 ms) {verdict}")
+        print(
+            f"{label:42} p50 {median_ms(samples):7.1f} ms  p95 {percentile_ms(samples, 0.95):7.1f} ms  "
+            f"(target p95 < 300 ms) {verdict}"
+        )
 
 
 try:

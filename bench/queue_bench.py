@@ -14,7 +14,9 @@ from datetime import timedelta
 
 from _setup import bench_database, drop_bench_database, median_ms, p95_ms, timer
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+)
 parser.add_argument("--open", type=int, default=100_000, help="open follow-ups")
 parser.add_argument("--requests", type=int, default=60)
 parser.add_argument("--keep", action="store_true")
@@ -35,33 +37,95 @@ NOW = timezone.now()
 
 def build() -> tuple[User, User]:
     team = Team.objects.create(name="Bench", region="DE")
-    reps = [User.objects.create_user(f"rep{i}", password="pw", role=Role.REP, team=team) for i in range(12)]
+    reps = [
+        User.objects.create_user(f"rep{i}", password="pw", role=Role.REP, team=team)
+        for i in range(12)
+    ]
     lead_user = User.objects.create_user("teamlead", password="pw", role=Role.MANAGER, team=team)
     owner = User.objects.create_user("mkt", password="pw", role=Role.MARKETING)
-    campaign = Campaign.objects.create(name="Messe", channel="trade_fair", owner=owner, starts_on=NOW.date(), team=team)
+    campaign = Campaign.objects.create(
+        name="Messe", channel="trade_fair", owner=owner, starts_on=NOW.date(), team=team
+    )
     policy = SlaPolicy.objects.create(name="Standard")
     leads = args.open // 2
-    with connection.cursor() as cursor, cursor.connection.cursor().copy(
-        "COPY leads_lead (id, campaign_id, channel, source, external_id, company, contact_name, email, phone, street, "
-        "postcode, city, country, region, message, requests_material, wants_call, consent_text, received_at, stage, "
-        "owner_id, team_id, decision, decision_reason, decision_note, dedup_key, created_at, updated_at) FROM STDIN"
-    ) as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.connection.cursor().copy(
+            "COPY leads_lead (id, campaign_id, channel, source, external_id, company, contact_name, email, phone, street, "
+            "postcode, city, country, region, message, requests_material, wants_call, consent_text, received_at, stage, "
+            "owner_id, team_id, decision, decision_reason, decision_note, dedup_key, created_at, updated_at) FROM STDIN"
+        ) as copy,
+    ):
         for i in range(1, leads + 1):
             received = NOW - timedelta(minutes=i)
-            copy.write_row((i, campaign.pk, "trade_fair", "import", "", f"Firma {i}", "Kim Kunde", f"k{i}@example.com",
-                            "089 1234", "", "80331", "München", "DE", "", "", True, False, "", received, "lead",
-                            reps[i % 12].pk, team.pk, "", "", "", f"e:k{i}@example.com", received, received))
-    with connection.cursor() as cursor, cursor.connection.cursor().copy(
-        "COPY followups_followup (lead_id, kind, next_step, assignee_id, policy_id, rule, starts_at, warn_at, due_at, "
-        "overdue_at, escalate_at, outcome, note, attempts, escalation_level, created_at, updated_at) FROM STDIN"
-    ) as copy:
+            copy.write_row(
+                (
+                    i,
+                    campaign.pk,
+                    "trade_fair",
+                    "import",
+                    "",
+                    f"Firma {i}",
+                    "Kim Kunde",
+                    f"k{i}@example.com",
+                    "089 1234",
+                    "",
+                    "80331",
+                    "München",
+                    "DE",
+                    "",
+                    "",
+                    True,
+                    False,
+                    "",
+                    received,
+                    "lead",
+                    reps[i % 12].pk,
+                    team.pk,
+                    "",
+                    "",
+                    "",
+                    f"e:k{i}@example.com",
+                    received,
+                    received,
+                )
+            )
+    with (
+        connection.cursor() as cursor,
+        cursor.connection.cursor().copy(
+            "COPY followups_followup (lead_id, kind, next_step, assignee_id, policy_id, rule, starts_at, warn_at, due_at, "
+            "overdue_at, escalate_at, outcome, note, attempts, escalation_level, created_at, updated_at) FROM STDIN"
+        ) as copy,
+    ):
         for i in range(1, leads + 1):
             received = NOW - timedelta(minutes=i)
             rep = reps[i % 12].pk
-            for kind, offset in (("material", timedelta(hours=20)), ("decision", timedelta(days=1))):
+            for kind, offset in (
+                ("material", timedelta(hours=20)),
+                ("decision", timedelta(days=1)),
+            ):
                 due = received + offset
-                copy.write_row((i, kind, "", rep, policy.pk, kind, received, due, due, due, due + timedelta(days=1),
-                                "", "", 0, 0, received, received))
+                copy.write_row(
+                    (
+                        i,
+                        kind,
+                        "",
+                        rep,
+                        policy.pk,
+                        kind,
+                        received,
+                        due,
+                        due,
+                        due,
+                        due + timedelta(days=1),
+                        "",
+                        "",
+                        0,
+                        0,
+                        received,
+                        received,
+                    )
+                )
     with connection.cursor() as cursor:
         cursor.execute("SELECT setval(pg_get_serial_sequence('leads_lead', 'id'), %s)", [leads])
         cursor.execute("VACUUM ANALYZE leads_lead")
@@ -89,16 +153,22 @@ def main() -> None:
             with timer(floor):
                 cursor.execute(
                     "SELECT * FROM followups_followup WHERE assignee_id = %s AND completed_at IS NULL "
-                    "ORDER BY due_at, id LIMIT 26", [rep.pk])
+                    "ORDER BY due_at, id LIMIT 26",
+                    [rep.pk],
+                )
                 cursor.fetchall()
-    print(f"floor: one page SELECT              p50 {median_ms(floor):6.1f} ms  p95 {p95_ms(floor):6.1f} ms")
+    print(
+        f"floor: one page SELECT              p50 {median_ms(floor):6.1f} ms  p95 {p95_ms(floor):6.1f} ms"
+    )
     for user, label in ((rep, "rep queue"), (lead_user, "team lead queue (all 12 reps)")):
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(user)
         samples = measure(client, "/queue/")
         verdict = "OK" if p95_ms(samples) < 100 else "OVER TARGET"
-        print(f"{label:36s} p50 {median_ms(samples):6.1f} ms  p95 {p95_ms(samples):6.1f} ms  "
-              f"(target p95 < 100 ms) {verdict}")
+        print(
+            f"{label:36s} p50 {median_ms(samples):6.1f} ms  p95 {p95_ms(samples):6.1f} ms  "
+            f"(target p95 < 100 ms) {verdict}"
+        )
 
 
 try:

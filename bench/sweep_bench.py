@@ -13,7 +13,9 @@ from datetime import timedelta
 
 from _setup import bench_database, drop_bench_database, median_ms, timer
 
-parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+parser = argparse.ArgumentParser(
+    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+)
 parser.add_argument("--leads", type=int, default=1_000_000)
 parser.add_argument("--overdue", type=int, default=100_000)
 parser.add_argument("--steady", type=int, default=5_000)
@@ -35,43 +37,112 @@ NOW = timezone.now()
 
 
 def copy_rows(table: str, columns: list[str], rows) -> None:
-    with connection.cursor() as cursor:
-        with cursor.connection.cursor().copy(
-            f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        ) as copy:
-            for row in rows:
-                copy.write_row(row)
+    with (
+        connection.cursor() as cursor,
+        cursor.connection.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 def build() -> None:
     team = Team.objects.create(name="Bench", region="DE")
     reps = [
-        User.objects.create(username=f"rep{i}", role=Role.REP, team=team, email=f"rep{i}@example.com")
+        User.objects.create(
+            username=f"rep{i}", role=Role.REP, team=team, email=f"rep{i}@example.com"
+        )
         for i in range(12)
     ]
     User.objects.create(username="lead", role=Role.MANAGER, team=team, email="lead@example.com")
     policy = SlaPolicy.objects.create(name="Standard")
     received = NOW - timedelta(days=2)
     lead_columns = [
-        "id", "channel", "source", "external_id", "company", "contact_name", "email", "phone", "street",
-        "postcode", "city", "country", "region", "message", "requests_material", "wants_call",
-        "consent_text", "received_at", "stage", "owner_id", "team_id", "decision", "decision_reason",
-        "decision_note", "dedup_key", "created_at", "updated_at",
+        "id",
+        "channel",
+        "source",
+        "external_id",
+        "company",
+        "contact_name",
+        "email",
+        "phone",
+        "street",
+        "postcode",
+        "city",
+        "country",
+        "region",
+        "message",
+        "requests_material",
+        "wants_call",
+        "consent_text",
+        "received_at",
+        "stage",
+        "owner_id",
+        "team_id",
+        "decision",
+        "decision_reason",
+        "decision_note",
+        "dedup_key",
+        "created_at",
+        "updated_at",
     ]
     copy_rows(
         "leads_lead",
         lead_columns,
         (
-            (i, "website", "api", "", f"Firma {i}", "Kim Kunde", f"k{i}@example.com", "", "", "80331",
-             "München", "DE", "", "", True, False, "", received, "lead", reps[i % 12].pk, team.pk, "", "",
-             "", f"e:k{i}@example.com", received, received)
+            (
+                i,
+                "website",
+                "api",
+                "",
+                f"Firma {i}",
+                "Kim Kunde",
+                f"k{i}@example.com",
+                "",
+                "",
+                "80331",
+                "München",
+                "DE",
+                "",
+                "",
+                True,
+                False,
+                "",
+                received,
+                "lead",
+                reps[i % 12].pk,
+                team.pk,
+                "",
+                "",
+                "",
+                f"e:k{i}@example.com",
+                received,
+                received,
+            )
             for i in range(1, args.leads + 1)
         ),
     )
     fu_columns = [
-        "id", "lead_id", "kind", "next_step", "assignee_id", "policy_id", "rule", "starts_at", "warn_at",
-        "due_at", "overdue_at", "escalate_at", "reassign_at", "completed_at", "outcome", "note",
-        "attempts", "warned_at", "escalation_level", "created_at", "updated_at",
+        "id",
+        "lead_id",
+        "kind",
+        "next_step",
+        "assignee_id",
+        "policy_id",
+        "rule",
+        "starts_at",
+        "warn_at",
+        "due_at",
+        "overdue_at",
+        "escalate_at",
+        "reassign_at",
+        "completed_at",
+        "outcome",
+        "note",
+        "attempts",
+        "warned_at",
+        "escalation_level",
+        "created_at",
+        "updated_at",
     ]
     later = NOW + timedelta(days=3)
 
@@ -82,31 +153,121 @@ def build() -> None:
             # every lead's accept/reject is done; the material is overdue for the first N,
             # done for most, and still running for the rest.
             fid += 1
-            yield (fid, i, "decision", "", rep, policy.pk, "decision", received, received, received, received,
-                   later, None, received + timedelta(hours=2), "accepted", "", 0, None, 0, received, received)
+            yield (
+                fid,
+                i,
+                "decision",
+                "",
+                rep,
+                policy.pk,
+                "decision",
+                received,
+                received,
+                received,
+                received,
+                later,
+                None,
+                received + timedelta(hours=2),
+                "accepted",
+                "",
+                0,
+                None,
+                0,
+                received,
+                received,
+            )
             fid += 1
             if i <= args.overdue:
                 overdue_at = NOW - timedelta(minutes=1 + i % 50)
-                yield (fid, i, "material", "", rep, policy.pk, "material_digital", received, overdue_at,
-                       overdue_at, overdue_at, later, None, None, "", "", 0, overdue_at, 0, received, received)
+                yield (
+                    fid,
+                    i,
+                    "material",
+                    "",
+                    rep,
+                    policy.pk,
+                    "material_digital",
+                    received,
+                    overdue_at,
+                    overdue_at,
+                    overdue_at,
+                    later,
+                    None,
+                    None,
+                    "",
+                    "",
+                    0,
+                    overdue_at,
+                    0,
+                    received,
+                    received,
+                )
             elif i % 4:
-                yield (fid, i, "material", "", rep, policy.pk, "material_digital", received, received,
-                       received, received, later, None, received + timedelta(hours=1), "emailed", "", 0,
-                       None, 0, received, received)
+                yield (
+                    fid,
+                    i,
+                    "material",
+                    "",
+                    rep,
+                    policy.pk,
+                    "material_digital",
+                    received,
+                    received,
+                    received,
+                    received,
+                    later,
+                    None,
+                    received + timedelta(hours=1),
+                    "emailed",
+                    "",
+                    0,
+                    None,
+                    0,
+                    received,
+                    received,
+                )
             else:
-                yield (fid, i, "material", "", rep, policy.pk, "material_digital", received, later, later,
-                       later, later, None, None, "", "", 0, None, 0, received, received)
+                yield (
+                    fid,
+                    i,
+                    "material",
+                    "",
+                    rep,
+                    policy.pk,
+                    "material_digital",
+                    received,
+                    later,
+                    later,
+                    later,
+                    later,
+                    None,
+                    None,
+                    "",
+                    "",
+                    0,
+                    None,
+                    0,
+                    received,
+                    received,
+                )
 
     copy_rows("followups_followup", fu_columns, followups())
     with connection.cursor() as cursor:
         for table in ("leads_lead", "followups_followup"):
-            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+            )
     analyze()
 
 
 def analyze() -> None:
     with connection.cursor() as cursor:
-        for table in ("followups_followup", "followups_escalation", "followups_notification", "leads_lead"):
+        for table in (
+            "followups_followup",
+            "followups_escalation",
+            "followups_notification",
+            "leads_lead",
+        ):
             cursor.execute(f"VACUUM ANALYZE {table}")
 
 
@@ -139,7 +300,9 @@ def main() -> None:
 
     started = perf_counter()
     build()
-    print(f"built {args.leads:,} leads / {FollowUp.objects.count():,} follow-ups in {perf_counter() - started:.1f} s")
+    print(
+        f"built {args.leads:,} leads / {FollowUp.objects.count():,} follow-ups in {perf_counter() - started:.1f} s"
+    )
     connection.ensure_connection()
     connection.connection.autocommit = True
 
@@ -162,13 +325,17 @@ def main() -> None:
         f"sweep on one connection (claim, flag, escalation rows, notifications): "
         f"{median_ms(single):8.0f} ms = {median_ms(single) / median_ms(floor):.2f}x floor"
     )
-    print(f"sweep, backlog on {workers} connections (LEADBRIDGE_SWEEP_WORKERS): {median_ms(sweep):8.0f} ms")
-    print(f"ratio sweep / floor     : {ratio:8.2f}x  (target <= 1.50x) {'OK' if ratio <= 1.5 else 'OVER TARGET'}")
+    print(
+        f"sweep, backlog on {workers} connections (LEADBRIDGE_SWEEP_WORKERS): {median_ms(sweep):8.0f} ms"
+    )
+    print(
+        f"ratio sweep / floor     : {ratio:8.2f}x  (target <= 1.50x) {'OK' if ratio <= 1.5 else 'OVER TARGET'}"
+    )
 
     # Steady state: only `steady` of them newly overdue at this tick.
-    FollowUp.objects.filter(completed_at__isnull=True, overdue_at__lte=NOW, pk__gt=2 * args.steady).update(
-        overdue_at=NOW + timedelta(days=1)
-    )
+    FollowUp.objects.filter(
+        completed_at__isnull=True, overdue_at__lte=NOW, pk__gt=2 * args.steady
+    ).update(overdue_at=NOW + timedelta(days=1))
     analyze()
     ticks = []
     for _round in range(args.rounds):
@@ -180,8 +347,10 @@ def main() -> None:
     for _round in range(args.rounds):
         with timer(idle):
             sweep_overdue(now=NOW - timedelta(days=1))
-    print(f"steady tick, {args.steady:,} newly overdue: {median_ms(ticks):6.0f} ms  (target < 250 ms) "
-          f"{'OK' if median_ms(ticks) < 250 else 'OVER TARGET'}")
+    print(
+        f"steady tick, {args.steady:,} newly overdue: {median_ms(ticks):6.0f} ms  (target < 250 ms) "
+        f"{'OK' if median_ms(ticks) < 250 else 'OVER TARGET'}"
+    )
     print(f"idle tick, nothing due  : {median_ms(idle):6.1f} ms")
 
 

@@ -14,7 +14,16 @@ class InfoMaterialAdmin(admin.ModelAdmin):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "channel", "status", "starts_on", "ends_on", "owner", "team", "expected_responses"]
+    list_display = [
+        "name",
+        "channel",
+        "status",
+        "starts_on",
+        "ends_on",
+        "owner",
+        "team",
+        "expected_responses",
+    ]
     list_filter = ["channel", "status", "team"]
     search_fields = ["name"]
     filter_horizontal = ["materials"]
@@ -36,4 +45,6 @@ class MaterialEmailAdmin(admin.ModelAdmin):
         changed = queryset.exclude(state=MaterialEmail.State.SENT).update(
             state=MaterialEmail.State.PENDING, error=""
         )
-        self.message_user(request, _("%(n)d emails will go out with the worker's next run.") % {"n": changed})
+        self.message_user(
+            request, _("%(n)d emails will go out with the worker's next run.") % {"n": changed}
+        )

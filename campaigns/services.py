@@ -15,8 +15,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team, User
-from leadbridge import outbox
 from followups.models import FollowUp, SlaPolicy
+from leadbridge import outbox
 from leads.models import Lead, RejectReason, Stage
 from leads.services import Intake, OnDuplicate, lead_receive
 

@@ -10,8 +10,15 @@ from .services import followups_recompute
 @admin.register(SlaPolicy)
 class SlaPolicyAdmin(admin.ModelAdmin):
     list_display = [
-        "name", "channel", "material_printed_due", "material_printed_overdue",
-        "callback_due", "web_call_due", "decision_due", "escalate_after", "reassign_after",
+        "name",
+        "channel",
+        "material_printed_due",
+        "material_printed_overdue",
+        "callback_due",
+        "web_call_due",
+        "decision_due",
+        "escalate_after",
+        "reassign_after",
     ]
     actions = ["recompute_open_followups"]
 
@@ -37,7 +44,15 @@ class EscalationInline(admin.TabularInline):
 
 @admin.register(FollowUp)
 class FollowUpAdmin(admin.ModelAdmin):
-    list_display = ["lead", "kind", "assignee", "due_at", "overdue_at", "completed_at", "escalation_level"]
+    list_display = [
+        "lead",
+        "kind",
+        "assignee",
+        "due_at",
+        "overdue_at",
+        "completed_at",
+        "escalation_level",
+    ]
     list_filter = ["kind", "escalation_level", ("completed_at", admin.EmptyFieldListFilter)]
     raw_id_fields = ["lead", "assignee", "completed_by"]
     readonly_fields = ["warned_at", "flagged_at", "escalation_level", "created_at", "updated_at"]

@@ -17,7 +17,9 @@ class DispatchForm(forms.Form):
 
 class CallForm(forms.Form):
     outcome = forms.ChoiceField(label=_("Outcome"), choices=CallOutcome.CHOICES)
-    call_back_at = forms.DateTimeField(label=_("Call back at"), required=False, widget=DateTimeLocalInput())
+    call_back_at = forms.DateTimeField(
+        label=_("Call back at"), required=False, widget=DateTimeLocalInput()
+    )
     note = forms.CharField(label=_("Note"), required=False, max_length=2000)
 
     def __init__(self, *args, now=None, **kwargs):

@@ -24,7 +24,9 @@ from .models import FollowUp
 
 
 def _open_overdue(kind: str | None = None, *, now: datetime):
-    followups = FollowUp.objects.filter(lead=OuterRef("pk"), completed_at__isnull=True, overdue_at__lte=now)
+    followups = FollowUp.objects.filter(
+        lead=OuterRef("pk"), completed_at__isnull=True, overdue_at__lte=now
+    )
     if kind:
         followups = followups.filter(kind=kind)
     return Exists(followups)
@@ -44,10 +46,17 @@ METRIC_FILTERS = {
     "leads": lambda now: Q(),
     "material_requested": lambda now: Q(requests_material=True),
     "material_on_time": lambda now: Q(requests_material=True, material_on_time=True),
-    "material_late": lambda now: Q(requests_material=True)
-    & (Q(material_on_time=False) | Q(material_sent_at__isnull=True) & _open_overdue(FollowUp.Kind.MATERIAL, now=now)),
-    "material_pending": lambda now: Q(requests_material=True, material_sent_at__isnull=True)
-    & ~_open_overdue(FollowUp.Kind.MATERIAL, now=now),
+    "material_late": lambda now: (
+        Q(requests_material=True)
+        & (
+            Q(material_on_time=False)
+            | Q(material_sent_at__isnull=True) & _open_overdue(FollowUp.Kind.MATERIAL, now=now)
+        )
+    ),
+    "material_pending": lambda now: (
+        Q(requests_material=True, material_sent_at__isnull=True)
+        & ~_open_overdue(FollowUp.Kind.MATERIAL, now=now)
+    ),
     "contacted": lambda now: Q(first_contact_at__isnull=False),
     "reached": lambda now: Q(reached_at__isnull=False),
     "never_contacted": lambda now: Q(first_contact_at__isnull=True),
@@ -61,34 +70,59 @@ METRICS = {
     m.key: m
     for m in [
         Metric("leads", _("Leads received"), _("Leads whose received_at lies in the period.")),
-        Metric("material_requested", _("Material requested"), _("Leads that asked for info material.")),
-        Metric("material_on_time", _("Material on time"),
-               _("Material sent no later than its overdue point (business time from receipt).")),
-        Metric("material_late", _("Material late"),
-               _("Material sent after its overdue point, or not sent and overdue now.")),
-        Metric("material_pending", _("Material not yet due"), _("Not sent yet and not overdue yet.")),
+        Metric(
+            "material_requested", _("Material requested"), _("Leads that asked for info material.")
+        ),
+        Metric(
+            "material_on_time",
+            _("Material on time"),
+            _("Material sent no later than its overdue point (business time from receipt)."),
+        ),
+        Metric(
+            "material_late",
+            _("Material late"),
+            _("Material sent after its overdue point, or not sent and overdue now."),
+        ),
+        Metric(
+            "material_pending", _("Material not yet due"), _("Not sent yet and not overdue yet.")
+        ),
         Metric("contacted", _("Called"), _("Leads with at least one call attempt.")),
-        Metric("reached", _("Reached by phone"), _("Leads with at least one call that reached them.")),
-        Metric("never_contacted", _("Never contacted"), _("Leads without any call attempt so far.")),
+        Metric(
+            "reached", _("Reached by phone"), _("Leads with at least one call that reached them.")
+        ),
+        Metric(
+            "never_contacted", _("Never contacted"), _("Leads without any call attempt so far.")
+        ),
         Metric("decided", _("Decided by sales"), _("Leads sales accepted or rejected.")),
         Metric("accepted", _("Accepted"), _("Leads sales accepted.")),
         Metric("rejected", _("Rejected"), _("Leads sales rejected, with a reason.")),
-        Metric("overdue_now", _("Overdue now"), _("Leads with an open follow-up past its overdue point now.")),
+        Metric(
+            "overdue_now",
+            _("Overdue now"),
+            _("Leads with an open follow-up past its overdue point now."),
+        ),
     ]
 }
 
 RATES = {
     # rate: (numerator, denominator, definition)
-    "material_on_time_share": ("material_on_time", ("material_on_time", "material_late"),
-                               _("Material on time ÷ (on time + late); not-yet-due material is left out.")),
+    "material_on_time_share": (
+        "material_on_time",
+        ("material_on_time", "material_late"),
+        _("Material on time ÷ (on time + late); not-yet-due material is left out."),
+    ),
     "call_rate": ("contacted", ("leads",), _("Leads with a call attempt ÷ leads received.")),
     "reach_rate": ("reached", ("leads",), _("Leads reached by phone ÷ leads received.")),
     "acceptance_rate": ("accepted", ("decided",), _("Accepted ÷ accepted + rejected.")),
 }
 
 DURATIONS = {
-    "material_minutes": _("Time to material dispatch, business hours from receipt (sent material only)."),
-    "first_contact_minutes": _("Time to the first call attempt, business hours from receipt (called leads only)."),
+    "material_minutes": _(
+        "Time to material dispatch, business hours from receipt (sent material only)."
+    ),
+    "first_contact_minutes": _(
+        "Time to the first call attempt, business hours from receipt (called leads only)."
+    ),
 }
 
 
@@ -154,8 +188,12 @@ def lead_aggregates(now: datetime) -> dict:
         for key, metric in METRICS.items()
         if key not in _NOW_DEPENDENT
     }
-    aggregates["n_material_sent_late"] = Count("pk", filter=Q(requests_material=True, material_on_time=False))
-    aggregates["n_material_unsent"] = Count("pk", filter=Q(requests_material=True, material_sent_at__isnull=True))
+    aggregates["n_material_sent_late"] = Count(
+        "pk", filter=Q(requests_material=True, material_on_time=False)
+    )
+    aggregates["n_material_unsent"] = Count(
+        "pk", filter=Q(requests_material=True, material_sent_at__isnull=True)
+    )
     return aggregates
 
 
@@ -166,7 +204,9 @@ def overdue_followups(now: datetime) -> QuerySet:
 
 # Over overdue_followups(): leads whose material is overdue and unsent, and leads with anything overdue.
 OVERDUE_AGGREGATES = {
-    "material": Count("lead", filter=Q(kind=FollowUp.Kind.MATERIAL, lead__requests_material=True), distinct=True),
+    "material": Count(
+        "lead", filter=Q(kind=FollowUp.Kind.MATERIAL, lead__requests_material=True), distinct=True
+    ),
     "any": Count("lead", distinct=True),
 }
 
@@ -199,29 +239,39 @@ def _durations(leads: QuerySet, group: str | None = None) -> dict:
     for field in DURATIONS:
         rows = leads.filter(**{f"{field}__isnull": False})
         if connection.vendor == "postgresql":
-            aggregates = {stat: Percentile(field, fraction) for stat, fraction in PERCENTILES.items()}
+            aggregates = {
+                stat: Percentile(field, fraction) for stat, fraction in PERCENTILES.items()
+            }
             if group is None:
                 result[field] = rows.aggregate(**aggregates)
             else:
                 for row in rows.values(group).annotate(**aggregates).order_by():
-                    result.setdefault(row[group], {})[field] = {stat: row[stat] for stat in PERCENTILES}
+                    result.setdefault(row[group], {})[field] = {
+                        stat: row[stat] for stat in PERCENTILES
+                    }
         else:
             if group is None:
                 values = list(rows.values_list(field, flat=True))
-                result[field] = {stat: percentile_cont(values, f) for stat, f in PERCENTILES.items()}
+                result[field] = {
+                    stat: percentile_cont(values, f) for stat, f in PERCENTILES.items()
+                }
             else:
                 grouped: dict = {}
                 for key, value in rows.values_list(group, field):
                     grouped.setdefault(key, []).append(value)
                 for key, values in grouped.items():
                     result.setdefault(key, {})[field] = {
-                        stat: percentile_cont(values, f) for stat, f in PERCENTILES.items()}
+                        stat: percentile_cont(values, f) for stat, f in PERCENTILES.items()
+                    }
     return result
 
 
 def handoff_figures(*, leads: QuerySet, now: datetime) -> Figures:
     overdue = _overdue(leads=leads, now=now)[None]
-    return Figures(counts=figure_counts(leads.aggregate(**lead_aggregates(now)), overdue), durations=_durations(leads))
+    return Figures(
+        counts=figure_counts(leads.aggregate(**lead_aggregates(now)), overdue),
+        durations=_durations(leads),
+    )
 
 
 # Columns Lead and the rollup tables share (see Slice).
@@ -243,15 +293,27 @@ def breakdown(*, leads: QuerySet, now: datetime, by: str) -> list[tuple[object, 
     result = []
     for row in rows:
         key = row[field]
-        result.append((key, Figures(counts=figure_counts(row, overdue.get(key, (0, 0))),
-                                    durations={**empty, **durations.get(key, {})})))
+        result.append(
+            (
+                key,
+                Figures(
+                    counts=figure_counts(row, overdue.get(key, (0, 0))),
+                    durations={**empty, **durations.get(key, {})},
+                ),
+            )
+        )
     return result
 
 
-def weekly(*, leads: QuerySet, now: datetime, start: date | None, end: date | None) -> list[tuple[date, Figures]]:
+def weekly(
+    *, leads: QuerySet, now: datetime, start: date | None, end: date | None
+) -> list[tuple[date, Figures]]:
     """Figures per week of receipt (Monday), oldest first: the before/after of the handoff."""
     if start and end:
-        leads = leads.filter(received_at__gte=period_bounds(start, end)[0], received_at__lt=period_bounds(start, end)[1])
+        leads = leads.filter(
+            received_at__gte=period_bounds(start, end)[0],
+            received_at__lt=period_bounds(start, end)[1],
+        )
     rows = (
         leads.annotate(week=TruncWeek("received_at"))
         .values("week")
@@ -259,8 +321,13 @@ def weekly(*, leads: QuerySet, now: datetime, start: date | None, end: date | No
         .order_by("week")
     )
     overdue = _overdue(leads=leads, now=now, group=TruncWeek("lead__received_at"))
-    return [(row["week"].date(), Figures(counts=figure_counts(row, overdue.get(row["week"], (0, 0))), durations={}))
-            for row in rows]
+    return [
+        (
+            row["week"].date(),
+            Figures(counts=figure_counts(row, overdue.get(row["week"], (0, 0))), durations={}),
+        )
+        for row in rows
+    ]
 
 
 AGEING_BUCKETS = [
@@ -335,7 +402,9 @@ def scope_conditions(user) -> tuple[tuple[str, object], ...]:
     """
     conditions: list[tuple[str, object]] = []
     if not (user.is_superuser or user.role in {"admin", "marketing"}):
-        conditions.append(("owner_id", user.pk) if user.team_id is None else ("team_id", user.team_id))
+        conditions.append(
+            ("owner_id", user.pk) if user.team_id is None else ("team_id", user.team_id)
+        )
     if user.is_rep:
         conditions.append(("owner_id", user.pk))
     elif user.is_manager and user.team_id:

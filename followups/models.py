@@ -6,9 +6,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Channel
-from leads.models import Stage
-
 from leadbridge.lookups import InvalidatingQuerySet
+from leads.models import Stage
 
 from .calendar import BusinessDuration, validate_business_duration
 
@@ -48,9 +47,7 @@ class SlaPolicy(models.Model):
     web_call_due = _duration_field(_("web enquiry asking for a call"), "1h")
     decision_due = _duration_field(_("sales accept/reject within"), "1d")
     warn_before = _duration_field(_("warn this long before overdue"), "2h")
-    escalate_after = _duration_field(
-        _("tell the team lead this long after overdue"), "1d"
-    )
+    escalate_after = _duration_field(_("tell the team lead this long after overdue"), "1d")
     reassign_after = models.CharField(
         _("reassign this long after the team lead was told"),
         max_length=8,
@@ -320,7 +317,10 @@ class Notification(models.Model):
 
     def subject_text(self) -> str:
         if self.count > 1 or not self.followup_id:
-            return _("%(kind)s: %(count)d follow-ups") % {"kind": self.get_kind_display(), "count": self.count}
+            return _("%(kind)s: %(count)d follow-ups") % {
+                "kind": self.get_kind_display(),
+                "count": self.count,
+            }
         return f"{self.get_kind_display()}: {self.followup.get_kind_display()} – {self.lead}"
 
 
@@ -338,17 +338,21 @@ class DigestRun(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["recipient", "kind", "day"], name="digest_once_per_kind_and_day")
+            models.UniqueConstraint(
+                fields=["recipient", "kind", "day"], name="digest_once_per_kind_and_day"
+            )
         ]
 
+    # --- Dashboard rollup (followups/rollup.py) ----------------------------------
+    # The manager dashboard reads these instead of the million-row lead table. The
+    # refresh beat task rebuilds the days whose leads changed (a trigger on
+    # leads_lead records them in DashboardDirty, whatever wrote the row) and the
+    # "now" snapshots (overdue, ageing) as a whole. Keys are plain integers, not
+    # foreign keys: a figure about a deleted rep is still a figure, and the rollup
+    # must never block deleting one.
 
-# --- Dashboard rollup (followups/rollup.py) ----------------------------------
-# The manager dashboard reads these instead of the million-row lead table. The
-# refresh beat task rebuilds the days whose leads changed (a trigger on
-# leads_lead records them in DashboardDirty, whatever wrote the row) and the
-# "now" snapshots (overdue, ageing) as a whole. Keys are plain integers, not
-# foreign keys: a figure about a deleted rep is still a figure, and the rollup
-# must never block deleting one.
+    def __str__(self) -> str:
+        return f"{self.kind} digest for {self.recipient_id} on {self.day}"
 
 
 class DashboardCell(models.Model):
@@ -383,6 +387,9 @@ class DashboardCell(models.Model):
         # Every dashboard read is a range of days (the period), then scope filters.
         indexes = [models.Index(fields=["day"], name="dashboard_cell_day")]
 
+    def __str__(self) -> str:
+        return f"cell {self.day} team={self.team_id} rep={self.owner_id}"
+
 
 class DashboardMinutes(models.Model):
     """The business minutes of one duration (a key of metrics.DURATIONS) of a cell's leads.
@@ -403,6 +410,9 @@ class DashboardMinutes(models.Model):
     class Meta:
         indexes = [models.Index(fields=["day"], name="dashboard_minutes_day")]
 
+    def __str__(self) -> str:
+        return f"{self.field} minutes {self.day} team={self.team_id} rep={self.owner_id}"
+
 
 class DashboardOverdue(models.Model):
     """Snapshot at DashboardRollupState.refreshed_at: leads with overdue open follow-ups."""
@@ -415,6 +425,9 @@ class DashboardOverdue(models.Model):
     n_material_overdue = models.PositiveIntegerField(default=0)
     n_any_overdue = models.PositiveIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"overdue {self.day} team={self.team_id} rep={self.owner_id}"
+
 
 class DashboardAgeing(models.Model):
     """Snapshot at DashboardRollupState.refreshed_at: open follow-ups per metrics.AGEING_BUCKETS index."""
@@ -426,6 +439,9 @@ class DashboardAgeing(models.Model):
     bucket = models.PositiveSmallIntegerField()
     n = models.PositiveIntegerField()
 
+    def __str__(self) -> str:
+        return f"ageing bucket {self.bucket} team={self.team_id} rep={self.owner_id}"
+
 
 class DashboardRollupState(models.Model):
     """The one row saying how fresh the rollup is; also the refresh's lock (select_for_update)."""
@@ -434,7 +450,12 @@ class DashboardRollupState(models.Model):
     rebuilt_at = models.DateTimeField(null=True)  # last full rebuild
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(id=1), name="dashboard_rollup_state_singleton")]
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="dashboard_rollup_state_singleton")
+        ]
+
+    def __str__(self) -> str:
+        return f"rollup as of {self.refreshed_at}"
 
 
 class DashboardDirty(models.Model):
@@ -449,3 +470,6 @@ class DashboardDirty(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     received_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"dirty {self.received_at}"

@@ -47,8 +47,11 @@ from .models import (
 
 KEY = ("team_id", "owner_id", "campaign_id", "channel")  # besides the day; columns of Lead too
 # The figures' counts (metrics.lead_aggregates); the n_stage_* columns are the funnel's.
-CELL_COUNTS = [f.name for f in DashboardCell._meta.fields
-               if f.name.startswith("n_") and f.name not in metrics.STAGE_AGGREGATES]
+CELL_COUNTS = [
+    f.name
+    for f in DashboardCell._meta.fields
+    if f.name.startswith("n_") and f.name not in metrics.STAGE_AGGREGATES
+]
 PACKED = np.dtype("<i4")  # DashboardMinutes.values: little-endian int32, whatever the machine
 
 
@@ -69,7 +72,9 @@ def dashboard_rollup_refresh(*, now: datetime, full: bool = False) -> str:
     """
     DashboardRollupState.objects.get_or_create(pk=1)
     with transaction.atomic():
-        state = DashboardRollupState.objects.select_for_update(skip_locked=True).filter(pk=1).first()
+        state = (
+            DashboardRollupState.objects.select_for_update(skip_locked=True).filter(pk=1).first()
+        )
         if state is None:
             return "skipped: another refresh is running"
         full = full or state.rebuilt_at is None
@@ -130,7 +135,9 @@ def _days_q(days: list[date]) -> Q:
     return q
 
 
-def _insert_select(model, columns: list[str], rows: QuerySet, source_columns: list[str] | None = None) -> None:
+def _insert_select(
+    model, columns: list[str], rows: QuerySet, source_columns: list[str] | None = None
+) -> None:
     """INSERT INTO model (columns) SELECT source_columns FROM a values() queryset, inside the database.
 
     Django has no INSERT … SELECT; going through Python would move a million
@@ -149,16 +156,28 @@ def _insert_select(model, columns: list[str], rows: QuerySet, source_columns: li
 def _insert_lead_rows(leads: QuerySet, *, now: datetime) -> None:
     leads = leads.annotate(day=TruncDate("received_at"))
     counts = {**metrics.lead_aggregates(now), **metrics.STAGE_AGGREGATES}
-    _insert_select(DashboardCell, ["day", *KEY, *counts], leads.values("day", *KEY).annotate(**counts).order_by())
+    _insert_select(
+        DashboardCell,
+        ["day", *KEY, *counts],
+        leads.values("day", *KEY).annotate(**counts).order_by(),
+    )
     for field in metrics.DURATIONS:
-        rows = leads.filter(**{f"{field}__isnull": False}).values_list("day", *KEY, field).order_by()
+        rows = (
+            leads.filter(**{f"{field}__isnull": False}).values_list("day", *KEY, field).order_by()
+        )
         packed: dict[tuple, list[int]] = defaultdict(list)
         for *key, minutes in rows.iterator(chunk_size=20_000):
             packed[tuple(key)].append(minutes)
         DashboardMinutes.objects.bulk_create(
-            [DashboardMinutes(day=key[0], **dict(zip(KEY, key[1:], strict=True)), field=field,
-                              values=np.sort(np.asarray(values, dtype=PACKED)).tobytes())
-             for key, values in packed.items()],
+            [
+                DashboardMinutes(
+                    day=key[0],
+                    **dict(zip(KEY, key[1:], strict=True)),
+                    field=field,
+                    values=np.sort(np.asarray(values, dtype=PACKED)).tobytes(),
+                )
+                for key, values in packed.items()
+            ],
             batch_size=2000,
         )
 
@@ -170,13 +189,19 @@ def _rebuild_snapshots(*, now: datetime) -> None:
         metrics.overdue_followups(now)
         .annotate(day=TruncDate("lead__received_at"), **{f"k_{c}": e for c, e in lead_key.items()})
         .values("day", *(f"k_{c}" for c in KEY))
-        .annotate(n_material_overdue=metrics.OVERDUE_AGGREGATES["material"],
-                  n_any_overdue=metrics.OVERDUE_AGGREGATES["any"])
+        .annotate(
+            n_material_overdue=metrics.OVERDUE_AGGREGATES["material"],
+            n_any_overdue=metrics.OVERDUE_AGGREGATES["any"],
+        )
         .order_by()
     )
     # Annotations can't shadow FollowUp columns, hence k_*; renamed by position.
-    _insert_select(DashboardOverdue, ["day", *KEY, "n_material_overdue", "n_any_overdue"], overdue,
-                   ["day", *(f"k_{c}" for c in KEY), "n_material_overdue", "n_any_overdue"])
+    _insert_select(
+        DashboardOverdue,
+        ["day", *KEY, "n_material_overdue", "n_any_overdue"],
+        overdue,
+        ["day", *(f"k_{c}" for c in KEY), "n_material_overdue", "n_any_overdue"],
+    )
     DashboardAgeing.objects.all().delete()
     buckets = metrics.ageing_aggregates(now)
     ageing = (
@@ -190,7 +215,11 @@ def _rebuild_snapshots(*, now: datetime) -> None:
     for row in ageing:
         for index in range(len(metrics.AGEING_BUCKETS)):
             if row[f"b{index}"]:
-                rows.append(DashboardAgeing(bucket=index, n=row[f"b{index}"], **{c: row[f"k_{c}"] for c in KEY}))
+                rows.append(
+                    DashboardAgeing(
+                        bucket=index, n=row[f"b{index}"], **{c: row[f"k_{c}"] for c in KEY}
+                    )
+                )
     DashboardAgeing.objects.bulk_create(rows, batch_size=2000)
 
 
@@ -213,8 +242,10 @@ def _overdue_by(part: metrics.Slice, group: str | None) -> dict:
     if group is None:
         row = rows.aggregate(**aggregates)
         return {None: (row["n_material_overdue"], row["n_any_overdue"])}
-    return {row[group]: (row["n_material_overdue"], row["n_any_overdue"])
-            for row in rows.values(group).annotate(**aggregates).order_by()}
+    return {
+        row[group]: (row["n_material_overdue"], row["n_any_overdue"])
+        for row in rows.values(group).annotate(**aggregates).order_by()
+    }
 
 
 def _minutes_rows(part: metrics.Slice) -> list[tuple]:
@@ -238,11 +269,18 @@ def _durations(rows: list[tuple], group: str | None = None) -> dict:
     for (key, field), parts in chunks.items():
         values = np.frombuffer(b"".join(parts), dtype=PACKED)
         count = len(values)
-        ranks = sorted({rank for fraction in metrics.PERCENTILES.values()
-                        for rank in (math.floor(fraction * (count - 1)), math.ceil(fraction * (count - 1)))})
+        ranks = sorted(
+            {
+                rank
+                for fraction in metrics.PERCENTILES.values()
+                for rank in (math.floor(fraction * (count - 1)), math.ceil(fraction * (count - 1)))
+            }
+        )
         ordered = np.partition(values, ranks)
         result.setdefault(key, {})[field] = {
-            stat: metrics.interpolate(lambda rank, ordered=ordered: int(ordered[rank]), count, fraction)
+            stat: metrics.interpolate(
+                lambda rank, ordered=ordered: int(ordered[rank]), count, fraction
+            )
             for stat, fraction in metrics.PERCENTILES.items()
         }
     return result
@@ -257,18 +295,27 @@ def handoff_figures(part: metrics.Slice, minutes: list[tuple] | None = None) -> 
     row = cells.aggregate(**_sums(cells, CELL_COUNTS))
     minutes = _minutes_rows(part) if minutes is None else minutes
     durations = {**_empty_durations(), **_durations(minutes).get(None, {})}
-    return metrics.Figures(counts=metrics.figure_counts(row, _overdue_by(part, None)[None]), durations=durations)
+    return metrics.Figures(
+        counts=metrics.figure_counts(row, _overdue_by(part, None)[None]), durations=durations
+    )
 
 
-def breakdown(part: metrics.Slice, *, by: str, minutes: list[tuple] | None = None) -> list[tuple[object, metrics.Figures]]:
+def breakdown(
+    part: metrics.Slice, *, by: str, minutes: list[tuple] | None = None
+) -> list[tuple[object, metrics.Figures]]:
     field, _label = metrics.BREAKDOWNS[by]
     cells = part.apply(DashboardCell.objects.all(), day_field="day")
     rows = cells.values(field).annotate(**_sums(cells, CELL_COUNTS)).order_by("-n_leads", field)
     overdue = _overdue_by(part, field)
     durations = _durations(_minutes_rows(part) if minutes is None else minutes, field)
     return [
-        (row[field], metrics.Figures(counts=metrics.figure_counts(row, overdue.get(row[field], (0, 0))),
-                                     durations={**_empty_durations(), **durations.get(row[field], {})}))
+        (
+            row[field],
+            metrics.Figures(
+                counts=metrics.figure_counts(row, overdue.get(row[field], (0, 0))),
+                durations={**_empty_durations(), **durations.get(row[field], {})},
+            ),
+        )
         for row in rows
         if row["n_leads"]
     ]
@@ -276,23 +323,40 @@ def breakdown(part: metrics.Slice, *, by: str, minutes: list[tuple] | None = Non
 
 def weekly(part: metrics.Slice) -> list[tuple[date, metrics.Figures]]:
     cells = part.apply(DashboardCell.objects.all(), day_field="day")
-    rows = cells.annotate(week=TruncWeek("day")).values("week").annotate(**_sums(cells, CELL_COUNTS)).order_by("week")
+    rows = (
+        cells.annotate(week=TruncWeek("day"))
+        .values("week")
+        .annotate(**_sums(cells, CELL_COUNTS))
+        .order_by("week")
+    )
     overdue = {
         row["week"]: (row["m"], row["a"])
         for row in part.apply(DashboardOverdue.objects.all(), day_field="day")
-        .annotate(week=TruncWeek("day")).values("week")
-        .annotate(m=Sum("n_material_overdue"), a=Sum("n_any_overdue")).order_by()
+        .annotate(week=TruncWeek("day"))
+        .values("week")
+        .annotate(m=Sum("n_material_overdue"), a=Sum("n_any_overdue"))
+        .order_by()
     }
-    return [(row["week"], metrics.Figures(counts=metrics.figure_counts(row, overdue.get(row["week"], (0, 0))),
-                                          durations={}))
-            for row in rows if row["n_leads"]]
+    return [
+        (
+            row["week"],
+            metrics.Figures(
+                counts=metrics.figure_counts(row, overdue.get(row["week"], (0, 0))), durations={}
+            ),
+        )
+        for row in rows
+        if row["n_leads"]
+    ]
 
 
 def ageing(part: metrics.Slice) -> list[tuple[str, int]]:
     """Open follow-ups of the slice's leads, any day of receipt (like metrics.ageing)."""
     rows = part.with_period(None, None).apply(DashboardAgeing.objects.all())
     counts = dict(rows.values_list("bucket").annotate(n=Sum("n")).order_by())
-    return [(str(label), counts.get(index, 0)) for index, (label, _l, _h) in enumerate(metrics.AGEING_BUCKETS)]
+    return [
+        (str(label), counts.get(index, 0))
+        for index, (label, _l, _h) in enumerate(metrics.AGEING_BUCKETS)
+    ]
 
 
 def funnel(part: metrics.Slice) -> list[tuple[str, int]]:

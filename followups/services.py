@@ -116,8 +116,11 @@ def _set_deadlines(followup: FollowUp, *, policy: SlaPolicy, calendar: BusinessC
         )
     else:
         deadlines = deadlines_for(
-            policy=policy, calendar=calendar, starts_at=followup.starts_at,
-            due=None, due_at=followup.due_at,
+            policy=policy,
+            calendar=calendar,
+            starts_at=followup.starts_at,
+            due=None,
+            due_at=followup.due_at,
         )
     for name, value in deadlines.__dict__.items():
         setattr(followup, name, value)
@@ -309,8 +312,12 @@ def initial_followups(
     owed.append((FollowUp.Kind.DECISION, "decision"))
     return [
         followup_build(
-            lead=lead, kind=kind, rule=rule, policy=policy,
-            starts_at=lead.received_at, calendar=calendar,
+            lead=lead,
+            kind=kind,
+            rule=rule,
+            policy=policy,
+            starts_at=lead.received_at,
+            calendar=calendar,
         )
         for kind, rule in owed
     ]
@@ -348,14 +355,21 @@ class FollowUpAlreadyDone(Exception):
         self.followup = followup
 
 
-def _close(*, followup: FollowUp, by: User | None, at: datetime, outcome: str, note: str = "") -> None:
+def _close(
+    *, followup: FollowUp, by: User | None, at: datetime, outcome: str, note: str = ""
+) -> None:
     """The guarded update every completion goes through: it succeeds once."""
     done = FollowUp.objects.filter(pk=followup.pk, completed_at__isnull=True).update(
         completed_at=at, completed_by=by, outcome=outcome, note=note, updated_at=at
     )
     if done != 1:
         raise FollowUpAlreadyDone(followup)
-    followup.completed_at, followup.completed_by, followup.outcome, followup.note = at, by, outcome, note
+    followup.completed_at, followup.completed_by, followup.outcome, followup.note = (
+        at,
+        by,
+        outcome,
+        note,
+    )
 
 
 def _schedule(followup: FollowUp, *, by: User | None, at: datetime) -> FollowUp:
@@ -380,7 +394,9 @@ def followup_complete(
 
 
 @transaction.atomic
-def material_dispatch(*, followup: FollowUp, by: User | None, at: datetime, postal: bool) -> FollowUp:
+def material_dispatch(
+    *, followup: FollowUp, by: User | None, at: datetime, postal: bool
+) -> FollowUp:
     """Record the material as sent (emailing it when digital); the call-back clock starts now.
 
     Returns the call-back that follows: a new one counted from now, or the one
@@ -398,8 +414,13 @@ def material_dispatch(*, followup: FollowUp, by: User | None, at: datetime, post
         at=at,
         data={"postal": postal, "material": str(lead.requested_material or "")},
     )
-    _milestone(lead, "material_sent_at", at, minutes_field="material_minutes",
-               material_on_time=at <= followup.overdue_at)
+    _milestone(
+        lead,
+        "material_sent_at",
+        at,
+        minutes_field="material_minutes",
+        material_on_time=at <= followup.overdue_at,
+    )
     if not postal and lead.email:  # the worker sends it (campaigns.services.material_emails_send)
         MaterialEmail.objects.create(
             lead=lead,
@@ -464,17 +485,19 @@ def call_log(
         raise ValueError("a call back later needs a time in the future")
     _close(followup=followup, by=by, at=at, outcome=outcome, note=note)
     lead = followup.lead
-    attempts = (
-        LeadEvent.objects.filter(lead=lead, kind=LeadEvent.Kind.CALL_ATTEMPT).count() + 1
-    )
+    attempts = LeadEvent.objects.filter(lead=lead, kind=LeadEvent.Kind.CALL_ATTEMPT).count() + 1
     LeadEvent.objects.create(
         lead=lead,
         followup=followup,
         kind=LeadEvent.Kind.CALL_ATTEMPT,
         actor=by,
         at=at,
-        data={"outcome": outcome, "attempt": attempts, "note": note,
-              "call_back_at": call_back_at.isoformat() if call_back_at else None},
+        data={
+            "outcome": outcome,
+            "attempt": attempts,
+            "note": note,
+            "call_back_at": call_back_at.isoformat() if call_back_at else None,
+        },
     )
     FollowUp.objects.filter(pk=followup.pk).update(attempts=attempts)
     _milestone(lead, "first_contact_at", at, minutes_field="first_contact_minutes")
@@ -494,14 +517,22 @@ def call_log(
     else:
         due_at = call_back_at
     return _schedule(
-        followup_build(lead=lead, kind=FollowUp.Kind.CALLBACK, rule="", policy=policy,
-                       starts_at=at, due_at=due_at),
+        followup_build(
+            lead=lead,
+            kind=FollowUp.Kind.CALLBACK,
+            rule="",
+            policy=policy,
+            starts_at=at,
+            due_at=due_at,
+        ),
         by=by,
         at=at,
     )
 
 
-def _milestone(lead: Lead, field: str, at: datetime, *, minutes_field: str | None = None, **extra) -> None:
+def _milestone(
+    lead: Lead, field: str, at: datetime, *, minutes_field: str | None = None, **extra
+) -> None:
     """Record a handoff milestone on the lead the first time only (dashboards read it)."""
     changes = {field: at, **extra}
     if minutes_field:
@@ -510,7 +541,9 @@ def _milestone(lead: Lead, field: str, at: datetime, *, minutes_field: str | Non
     Lead.objects.filter(pk=lead.pk, **{f"{field}__isnull": True}).update(**changes)
 
 
-def _stage_change(*, lead: Lead, stage: str, by: User | None, at: datetime, reason: str = "") -> None:
+def _stage_change(
+    *, lead: Lead, stage: str, by: User | None, at: datetime, reason: str = ""
+) -> None:
     """Move the lead; leaving the funnel closes what is still open for it."""
     from leads.models import CLOSED_STAGES
 
@@ -518,7 +551,10 @@ def _stage_change(*, lead: Lead, stage: str, by: User | None, at: datetime, reas
     Lead.objects.filter(pk=lead.pk).update(stage=stage, updated_at=at)
     lead.stage = stage
     LeadEvent.objects.create(
-        lead=lead, kind=LeadEvent.Kind.STAGE_CHANGED, actor=by, at=at,
+        lead=lead,
+        kind=LeadEvent.Kind.STAGE_CHANGED,
+        actor=by,
+        at=at,
         data={"from": old, "to": stage, "reason": reason},
     )
     if stage in CLOSED_STAGES:
@@ -548,7 +584,11 @@ def followups_recompute(*, policy: SlaPolicy, by: User | None, now: datetime) ->
                 kind=LeadEvent.Kind.DEADLINES_RECOMPUTED,
                 actor=by,
                 at=now,
-                data={"from": old_due.isoformat(), "to": followup.due_at.isoformat(), "policy": policy.name},
+                data={
+                    "from": old_due.isoformat(),
+                    "to": followup.due_at.isoformat(),
+                    "policy": policy.name,
+                },
             )
         )
     FollowUp.objects.bulk_update(changed, fields, batch_size=500)
@@ -645,7 +685,9 @@ def sweep_overdue(
     probe = max(1, batch_size // 4) if parallel else batch_size
     for level, column, guard in _STEPS:
         first = SweepReport()
-        moved = _sweep_batch(level=level, column=column, guard=guard, now=now, size=probe, report=first)
+        moved = _sweep_batch(
+            level=level, column=column, guard=guard, now=now, size=probe, report=first
+        )
         report.add(first, batches=1 if moved else 0)
         if moved < probe:
             continue
@@ -675,7 +717,9 @@ _LISTED = 100  # follow-up ids a notification lists; its count covers them all
 
 
 @transaction.atomic
-def _sweep_batch(*, level: int, column: str, guard: Q, now: datetime, size: int, report: SweepReport) -> int:
+def _sweep_batch(
+    *, level: int, column: str, guard: Q, now: datetime, size: int, report: SweepReport
+) -> int:
     if connection.vendor == "postgresql" and level != Escalation.Level.REASSIGNED:
         rows = _claim_sql(level=level, column=column, now=now, size=size)
         new_owner = {}
@@ -706,7 +750,9 @@ def _sweep_batch(*, level: int, column: str, guard: Q, now: datetime, size: int,
         to_notify = rows
     if rows:
         _notify(level=level, rows=to_notify, new_owner=new_owner, now=now)
-        if level == Escalation.Level.OVERDUE:  # integrations: followup.overdue webhooks, same transaction
+        if (
+            level == Escalation.Level.OVERDUE
+        ):  # integrations: followup.overdue webhooks, same transaction
             webhook_deliveries_for_overdue(followup_ids=[row.pk for row in rows], now=now)
         setattr(report, _COUNTERS[level], getattr(report, _COUNTERS[level]) + len(rows))
     return len(rows)
@@ -735,7 +781,9 @@ def _claim_orm(*, level: int, column: str, guard: Q, now: datetime, size: int) -
         .values_list("pk", "lead_id", "assignee_id", "lead__team_id")[:size]
     ]
     ids = [row.pk for row in rows]
-    moved = FollowUp.objects.filter(guard, pk__in=ids).update(**_step_changes(level, now)) if ids else 0
+    moved = (
+        FollowUp.objects.filter(guard, pk__in=ids).update(**_step_changes(level, now)) if ids else 0
+    )
     if moved != len(ids):  # cannot happen under the row locks; roll back rather than guess
         raise RuntimeError(f"sweep claimed {len(ids)} follow-ups but moved {moved}")
     return rows
@@ -866,7 +914,9 @@ def _reassign(*, rows: list, now: datetime, report: SweepReport) -> dict[int, in
     """Level 3: move each lead (owner and open follow-ups) to its team's least-loaded rep."""
     team_ids = {row.lead__team_id for row in rows if row.lead__team_id}
     loads = rep_loads(team_ids=team_ids)
-    names = {user.pk: str(user) for user in User.objects.filter(team_id__in=team_ids, role=Role.REP)}
+    names = {
+        user.pk: str(user) for user in User.objects.filter(team_id__in=team_ids, role=Role.REP)
+    }
     chosen: dict[int, int | None] = {}
     events = []
     moved: dict[int, int] = {}  # lead -> new owner: a lead with two due follow-ups moves once
@@ -875,7 +925,9 @@ def _reassign(*, rows: list, now: datetime, report: SweepReport) -> dict[int, in
             chosen[row.pk] = moved[row.lead_id]
             continue
         candidates = {
-            rep: load for rep, load in loads.get(row.lead__team_id, {}).items() if rep != row.assignee_id
+            rep: load
+            for rep, load in loads.get(row.lead__team_id, {}).items()
+            if rep != row.assignee_id
         }
         if not candidates:
             chosen[row.pk] = None
@@ -894,7 +946,12 @@ def _reassign(*, rows: list, now: datetime, report: SweepReport) -> dict[int, in
                 followup_id=row.pk,
                 kind=LeadEvent.Kind.REASSIGNED,
                 at=now,
-                data={"from": row.assignee_id, "to": rep, "to_name": names.get(rep, ""), "by": "escalation"},
+                data={
+                    "from": row.assignee_id,
+                    "to": rep,
+                    "to_name": names.get(rep, ""),
+                    "by": "escalation",
+                },
             )
         )
     LeadEvent.objects.bulk_create(events)
@@ -955,7 +1012,10 @@ def _email_one(notification: Notification) -> str:
             lines.append(f"- {item.get_kind_display()} · {item.lead} · {_('due')} {due}")
             lines.append(f"  {settings.LEADBRIDGE_BASE_URL}/leads/{item.lead_id}/")
         if notification.count > len(notification.followup_ids):
-            lines.append(_("… and %(n)d more in your queue.") % {"n": notification.count - len(notification.followup_ids)})
+            lines.append(
+                _("… and %(n)d more in your queue.")
+                % {"n": notification.count - len(notification.followup_ids)}
+            )
     try:
         send_mail(f"[LeadBridge] {subject}", "\n".join(lines), None, [recipient.email])
     except Exception:  # SMTP trouble must not block the queue; the row says failed
@@ -974,15 +1034,15 @@ def notifications_mark_read(*, user: User, now: datetime, ids: list[int] | None 
 def daily_digest_send(*, now: datetime) -> int:
     """One email per rep and day: what is overdue and what is due today."""
     today = timezone.localdate(now)
-    end_of_day = timezone.make_aware(
-        timezone.datetime.combine(today, timezone.datetime.max.time())
-    )
+    end_of_day = timezone.make_aware(timezone.datetime.combine(today, timezone.datetime.max.time()))
     sent = 0
     reps = User.objects.filter(role=Role.REP, is_active=True, is_absent=False).exclude(email="")
     for rep in reps:
         open_items = FollowUp.objects.open().filter(assignee=rep).select_related("lead")
         overdue = list(open_items.filter(overdue_at__lte=now).order_by("overdue_at")[:50])
-        due_today = list(open_items.filter(overdue_at__gt=now, due_at__lte=end_of_day).order_by("due_at")[:50])
+        due_today = list(
+            open_items.filter(overdue_at__gt=now, due_at__lte=end_of_day).order_by("due_at")[:50]
+        )
         if not overdue and not due_today:
             continue
         if not _claim_digest(recipient=rep, kind=DigestRun.Kind.DAILY, day=today, now=now):
@@ -1016,26 +1076,45 @@ def weekly_summary_send(*, now: datetime) -> int:
     start, end = today - timedelta(days=7), today - timedelta(days=1)
     low, high = metrics.period_bounds(start, end)
     sent = 0
-    managers = User.objects.filter(Q(role=Role.MANAGER) | Q(role=Role.ADMIN), is_active=True).exclude(email="")
+    managers = User.objects.filter(
+        Q(role=Role.MANAGER) | Q(role=Role.ADMIN), is_active=True
+    ).exclude(email="")
     for manager in managers:
         leads = metrics.scope(user=manager)
-        figures = metrics.handoff_figures(leads=leads.filter(received_at__gte=low, received_at__lt=high), now=now)
+        figures = metrics.handoff_figures(
+            leads=leads.filter(received_at__gte=low, received_at__lt=high), now=now
+        )
         worst = (
-            FollowUp.objects.overdue(now).filter(lead__in=leads)
-            .select_related("lead", "assignee").order_by("overdue_at", "pk")[:5]
+            FollowUp.objects.overdue(now)
+            .filter(lead__in=leads)
+            .select_related("lead", "assignee")
+            .order_by("overdue_at", "pk")[:5]
         )
         if not _claim_digest(recipient=manager, kind=DigestRun.Kind.WEEKLY, day=today, now=now):
             continue
         with translation.override(manager.language):
-            lines = [_("Handoff summary %(start)s – %(end)s") % {"start": start.strftime("%d.%m."), "end": end.strftime("%d.%m.%Y")}, ""]
-            for key in ("leads", "material_on_time", "material_late", "contacted", "never_contacted", "overdue_now"):
+            lines = [
+                _("Handoff summary %(start)s – %(end)s")
+                % {"start": start.strftime("%d.%m."), "end": end.strftime("%d.%m.%Y")},
+                "",
+            ]
+            for key in (
+                "leads",
+                "material_on_time",
+                "material_late",
+                "contacted",
+                "never_contacted",
+                "overdue_now",
+            ):
                 lines.append(f"{metrics.METRICS[key].label}: {figures.counts[key]}")
             for name, value in figures.rates.items():
                 lines.append(f"{name}: {'—' if value is None else f'{value:.0%}'}")
             lines += ["", _("The five longest overdue:")]
             for item in worst:
                 late = timezone.localtime(item.overdue_at).strftime("%d.%m.%Y %H:%M")
-                lines.append(f"- {item.get_kind_display()} · {item.lead} · {item.assignee or '—'} · {_('overdue since')} {late}")
+                lines.append(
+                    f"- {item.get_kind_display()} · {item.lead} · {item.assignee or '—'} · {_('overdue since')} {late}"
+                )
                 lines.append(f"  {settings.LEADBRIDGE_BASE_URL}/leads/{item.lead_id}/")
             subject = _("LeadBridge weekly handoff summary")
         send_mail(f"[LeadBridge] {subject}", "\n".join(lines), None, [manager.email])

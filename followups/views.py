@@ -64,7 +64,9 @@ def _filtered(request, items):
 
 
 def _filter_query(request) -> str:
-    return urlencode({k: v for k, v in request.GET.items() if k in {"kind", "campaign", "rep"} and v})
+    return urlencode(
+        {k: v for k, v in request.GET.items() if k in {"kind", "campaign", "rep"} and v}
+    )
 
 
 def _section(items, name: str, now: datetime):
@@ -125,10 +127,19 @@ def queue(request):
         return render(request, "followups/_counts.html", {"counts": counts, "changed": changed})
     if request.htmx and section in SECTIONS:  # "show more" of one section
         rows, cursor = _page(_section(items, section, now), request.GET.get("after", ""))
-        return render(request, "followups/_queue_page.html",
-                      {"rows": rows, "cursor": cursor, "name": section, "now": now, **ROW_CONTEXT,
-                       "team_reps": _team_reps(request.user),
-                       "filter_query": _filter_query(request)})
+        return render(
+            request,
+            "followups/_queue_page.html",
+            {
+                "rows": rows,
+                "cursor": cursor,
+                "name": section,
+                "now": now,
+                **ROW_CONTEXT,
+                "team_reps": _team_reps(request.user),
+                "filter_query": _filter_query(request),
+            },
+        )
     sections = []
     for name in SECTIONS:
         rows, cursor = _page(_section(items, name, now), "")
@@ -159,21 +170,42 @@ def _actionable_followup(request, pk: int) -> FollowUp:
     if request.user.is_marketing:
         raise PermissionDenied(_("Marketing does not log sales actions."))
     visible = FollowUp.objects.filter(lead__in=Lead.objects.visible_to(request.user))
-    return get_object_or_404(visible.select_related("lead", "lead__team", "lead__requested_material", "policy"), pk=pk)
+    return get_object_or_404(
+        visible.select_related("lead", "lead__team", "lead__requested_material", "policy"), pk=pk
+    )
 
 
-def _row_response(request, followup: FollowUp, *, message: str = "", error: str = "", form=None, status=200,
-                  booked: FollowUp | None = None):
+def _row_response(
+    request,
+    followup: FollowUp,
+    *,
+    message: str = "",
+    error: str = "",
+    form=None,
+    status=200,
+    booked: FollowUp | None = None,
+):
     """The acted-on row (done, or with its error), the follow-up the action booked right
     under it so the rep can go on without a reload, and fresh section counts."""
     if not request.htmx:
         return redirect("followups:queue")
     followup.refresh_from_db()
     now = timezone.now()
-    if booked is not None and (booked.completed_at is not None or booked.assignee_id != followup.assignee_id):
+    if booked is not None and (
+        booked.completed_at is not None or booked.assignee_id != followup.assignee_id
+    ):
         booked = None
-    context = {**ROW_CONTEXT, "f": followup, "now": now, "team_reps": _team_reps(request.user), "message": message,
-               "error": error, "form": form, "booked": booked, "counts": _counts(request, now) if not error else None}
+    context = {
+        **ROW_CONTEXT,
+        "f": followup,
+        "now": now,
+        "team_reps": _team_reps(request.user),
+        "message": message,
+        "error": error,
+        "form": form,
+        "booked": booked,
+        "counts": _counts(request, now) if not error else None,
+    }
     return render(request, "followups/_row_response.html", context, status=status)
 
 
@@ -185,14 +217,22 @@ def dispatch(request, pk: int):
     form.is_valid()
     postal = form.cleaned_data.get("postal", False)
     try:
-        callback = material_dispatch(followup=followup, by=request.user, at=timezone.now(), postal=postal)
+        callback = material_dispatch(
+            followup=followup, by=request.user, at=timezone.now(), postal=postal
+        )
     except FollowUpAlreadyDone:
-        return _row_response(request, followup, error=_("This was already done by someone else."), status=409)
+        return _row_response(
+            request, followup, error=_("This was already done by someone else."), status=409
+        )
     except ValueError as exc:
         return _row_response(request, followup, error=str(exc), status=422)
     due = timezone.localtime(callback.due_at).strftime("%d.%m.%Y %H:%M")
-    return _row_response(request, followup, message=_("Material sent. Call back by %(due)s.") % {"due": due},
-                         booked=callback)
+    return _row_response(
+        request,
+        followup,
+        message=_("Material sent. Call back by %(due)s.") % {"due": due},
+        booked=callback,
+    )
 
 
 @login_required
@@ -202,12 +242,22 @@ def call(request, pk: int):
     now = timezone.now()
     form = CallForm(request.POST, now=now)
     if not form.is_valid():
-        return _row_response(request, followup, form=form, error=_("Please correct the call details."), status=422)
+        return _row_response(
+            request, followup, form=form, error=_("Please correct the call details."), status=422
+        )
     try:
-        booked = call_log(followup=followup, by=request.user, at=now, outcome=form.cleaned_data["outcome"],
-                          call_back_at=form.cleaned_data["call_back_at"], note=form.cleaned_data["note"])
+        booked = call_log(
+            followup=followup,
+            by=request.user,
+            at=now,
+            outcome=form.cleaned_data["outcome"],
+            call_back_at=form.cleaned_data["call_back_at"],
+            note=form.cleaned_data["note"],
+        )
     except FollowUpAlreadyDone:
-        return _row_response(request, followup, error=_("This was already done by someone else."), status=409)
+        return _row_response(
+            request, followup, error=_("This was already done by someone else."), status=409
+        )
     except ValueError as exc:
         return _row_response(request, followup, error=str(exc), status=422)
     if booked is None:
@@ -224,12 +274,21 @@ def complete(request, pk: int):
     """Done with a next step (visit held, sample sent, offer made)."""
     followup = _actionable_followup(request, pk)
     if followup.kind != FollowUp.Kind.NEXT_STEP:
-        return _row_response(request, followup, error=_("Use the actions of this task."), status=422)
+        return _row_response(
+            request, followup, error=_("Use the actions of this task."), status=422
+        )
     try:
-        followup_complete(followup=followup, by=request.user, at=timezone.now(), outcome="done",
-                          note=request.POST.get("note", "")[:2000])
+        followup_complete(
+            followup=followup,
+            by=request.user,
+            at=timezone.now(),
+            outcome="done",
+            note=request.POST.get("note", "")[:2000],
+        )
     except FollowUpAlreadyDone:
-        return _row_response(request, followup, error=_("This was already done by someone else."), status=409)
+        return _row_response(
+            request, followup, error=_("This was already done by someone else."), status=409
+        )
     return _row_response(request, followup, message=_("Done."))
 
 
@@ -245,12 +304,19 @@ class DashboardFilters:
             self.start, self.end = self.end, self.start
         self.team = params.get("team", "") if params.get("team", "").isdigit() else ""
         self.campaign = params.get("campaign", "") if params.get("campaign", "").isdigit() else ""
-        self.channel = params.get("channel", "") if params.get("channel", "") in Channel.values else ""
+        self.channel = (
+            params.get("channel", "") if params.get("channel", "") in Channel.values else ""
+        )
         self.query = urlencode({k: v for k, v in self.as_dict().items() if v})
 
     def as_dict(self) -> dict:
-        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "team": self.team,
-                "campaign": self.campaign, "channel": self.channel}
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "team": self.team,
+            "campaign": self.campaign,
+            "channel": self.channel,
+        }
 
     def conditions(self) -> tuple[tuple[str, object], ...]:
         """The filters as metrics.Slice conditions (columns of Lead and of the rollup)."""
@@ -270,8 +336,10 @@ class DashboardFilters:
         """The user's scope with these filters: this period, and the one as long right before it."""
         base = metrics.Slice(conditions=metrics.scope_conditions(user) + self.conditions())
         days = (self.end - self.start).days + 1
-        return (base.with_period(self.start, self.end),
-                base.with_period(self.start - timedelta(days=days), self.start - timedelta(days=1)))
+        return (
+            base.with_period(self.start, self.end),
+            base.with_period(self.start - timedelta(days=days), self.start - timedelta(days=1)),
+        )
 
     def in_period(self, leads, start=None, end=None):
         low, high = metrics.period_bounds(start or self.start, end or self.end)
@@ -304,8 +372,16 @@ def _hours(minutes):
 
 
 # The counts each breakdown table shows, in its column order (templates/followups/dashboard.html).
-BREAKDOWN_COLUMNS = ("leads", "material_on_time", "material_late", "contacted", "never_contacted", "overdue_now",
-                     "accepted", "rejected")
+BREAKDOWN_COLUMNS = (
+    "leads",
+    "material_on_time",
+    "material_late",
+    "contacted",
+    "never_contacted",
+    "overdue_now",
+    "accepted",
+    "rejected",
+)
 
 # Past this the page says the figures are late: the beat refresh runs every minute
 # and the issue allows figures at most 5 minutes old.
@@ -338,27 +414,62 @@ def dashboard(request):
     # page has hundreds of them).
     leads_url = reverse("followups:dashboard_leads")
     table_rows = {
-        by: [(name, [(figures.counts[m], f"{leads_url}?{filters.query}&{urlencode({'metric': m, 'by': by, 'key': 'none' if key is None else key})}")
-                     for m in BREAKDOWN_COLUMNS], figures)
-             for key, name, figures in rows]
+        by: [
+            (
+                name,
+                [
+                    (
+                        figures.counts[m],
+                        f"{leads_url}?{filters.query}&{urlencode({'metric': m, 'by': by, 'key': 'none' if key is None else key})}",
+                    )
+                    for m in BREAKDOWN_COLUMNS
+                ],
+                figures,
+            )
+            for key, name, figures in rows
+        ]
         for by, rows in tables.items()
     }
     weeks = source.weekly(period.with_period(filters.start - timedelta(weeks=12), filters.end))
     tiles = []
     for key in ("leads", "never_contacted", "overdue_now"):
-        tiles.append({"key": key, "metric": metrics.METRICS[key], "value": current.counts[key],
-                      "delta": current.counts[key] - previous.counts[key], "kind": "count"})
+        tiles.append(
+            {
+                "key": key,
+                "metric": metrics.METRICS[key],
+                "value": current.counts[key],
+                "delta": current.counts[key] - previous.counts[key],
+                "kind": "count",
+            }
+        )
     for key, (numerator, _d, definition) in metrics.RATES.items():
         value, before_value = current.rate(key), previous.rate(key)
-        tiles.append({"key": key, "metric": metrics.METRICS[numerator], "definition": definition, "kind": "rate",
-                      "value": value,
-                      "delta": None if value is None or before_value is None else value - before_value})
+        tiles.append(
+            {
+                "key": key,
+                "metric": metrics.METRICS[numerator],
+                "definition": definition,
+                "kind": "rate",
+                "value": value,
+                "delta": None if value is None or before_value is None else value - before_value,
+            }
+        )
     for field, definition in metrics.DURATIONS.items():
         for stat in metrics.PERCENTILES:
             value, before_value = current.durations[field][stat], previous.durations[field][stat]
-            tiles.append({"key": f"{field}_{stat}", "kind": "hours", "definition": definition, "stat": stat,
-                          "field": field, "value": _hours(value),
-                          "delta": None if value is None or before_value is None else _hours(value - before_value)})
+            tiles.append(
+                {
+                    "key": f"{field}_{stat}",
+                    "kind": "hours",
+                    "definition": definition,
+                    "stat": stat,
+                    "field": field,
+                    "value": _hours(value),
+                    "delta": None
+                    if value is None or before_value is None
+                    else _hours(value - before_value),
+                }
+            )
     return render(
         request,
         "followups/dashboard.html",
@@ -370,8 +481,16 @@ def dashboard(request):
             "breakdowns": {by: label for by, (_field, label) in metrics.BREAKDOWNS.items()},
             "chart": {
                 "weeks": [w.isoformat() for w, _f in weeks],
-                "on_time": [None if f.rate("material_on_time_share") is None else round(100 * f.rate("material_on_time_share"), 1) for _w, f in weeks],
-                "call_rate": [None if f.rate("call_rate") is None else round(100 * f.rate("call_rate"), 1) for _w, f in weeks],
+                "on_time": [
+                    None
+                    if f.rate("material_on_time_share") is None
+                    else round(100 * f.rate("material_on_time_share"), 1)
+                    for _w, f in weeks
+                ],
+                "call_rate": [
+                    None if f.rate("call_rate") is None else round(100 * f.rate("call_rate"), 1)
+                    for _w, f in weeks
+                ],
                 "target": round(100 * settings.LEADBRIDGE_SLA_TARGET),
                 "ageing": source.ageing(period),
                 "funnel": source.funnel(period),
@@ -395,14 +514,29 @@ def _teams_for(user):
 
 
 def _breakdown_csv(by: str, rows) -> HttpResponse:
-    header = [str(metrics.BREAKDOWNS[by][1]), *[str(m.label) for m in metrics.METRICS.values()],
-              *[str(r) for r in metrics.RATES], "material_hours_median", "material_hours_p90",
-              "first_contact_hours_median", "first_contact_hours_p90"]
+    header = [
+        str(metrics.BREAKDOWNS[by][1]),
+        *[str(m.label) for m in metrics.METRICS.values()],
+        *[str(r) for r in metrics.RATES],
+        "material_hours_median",
+        "material_hours_p90",
+        "first_contact_hours_median",
+        "first_contact_hours_p90",
+    ]
     body = []
     for _key, name, f in rows:
-        body.append([name, *[f.counts[k] for k in metrics.METRICS],
-                     *["" if f.rate(r) is None else round(f.rate(r), 4) for r in metrics.RATES],
-                     *[_hours(f.durations[field][stat]) for field in metrics.DURATIONS for stat in ("median", "p90")]])
+        body.append(
+            [
+                name,
+                *[f.counts[k] for k in metrics.METRICS],
+                *["" if f.rate(r) is None else round(f.rate(r), 4) for r in metrics.RATES],
+                *[
+                    _hours(f.durations[field][stat])
+                    for field in metrics.DURATIONS
+                    for stat in ("median", "p90")
+                ],
+            ]
+        )
     return csv_response(f"leadbridge-{by}.csv", header, body)
 
 
@@ -419,20 +553,63 @@ def dashboard_leads(request):
     if by in metrics.BREAKDOWNS and key:
         field = metrics.BREAKDOWNS[by][0]
         leads = leads.filter(**{f"{field}__isnull": True} if key == "none" else {field: key})
-    leads = leads.filter(metric.q(now)).select_related("campaign", "owner", "team").order_by("-received_at", "-pk")
+    leads = (
+        leads.filter(metric.q(now))
+        .select_related("campaign", "owner", "team")
+        .order_by("-received_at", "-pk")
+    )
     if request.GET.get("export") == "csv":
-        header = ["id", "received_at", "company", "contact_name", "email", "phone", "campaign", "channel",
-                  "owner", "team", "stage", "material_sent_at", "first_contact_at", "decision", "decision_reason"]
-        body = ([lead.pk, timezone.localtime(lead.received_at).isoformat(), lead.company, lead.contact_name,
-                 lead.email, lead.phone, lead.campaign or "", lead.channel, lead.owner or "", lead.team or "",
-                 lead.stage, lead.material_sent_at and timezone.localtime(lead.material_sent_at).isoformat(),
-                 lead.first_contact_at and timezone.localtime(lead.first_contact_at).isoformat(), lead.decision,
-                 lead.decision_reason] for lead in leads.iterator(chunk_size=2000))
+        header = [
+            "id",
+            "received_at",
+            "company",
+            "contact_name",
+            "email",
+            "phone",
+            "campaign",
+            "channel",
+            "owner",
+            "team",
+            "stage",
+            "material_sent_at",
+            "first_contact_at",
+            "decision",
+            "decision_reason",
+        ]
+        body = (
+            [
+                lead.pk,
+                timezone.localtime(lead.received_at).isoformat(),
+                lead.company,
+                lead.contact_name,
+                lead.email,
+                lead.phone,
+                lead.campaign or "",
+                lead.channel,
+                lead.owner or "",
+                lead.team or "",
+                lead.stage,
+                lead.material_sent_at and timezone.localtime(lead.material_sent_at).isoformat(),
+                lead.first_contact_at and timezone.localtime(lead.first_contact_at).isoformat(),
+                lead.decision,
+                lead.decision_reason,
+            ]
+            for lead in leads.iterator(chunk_size=2000)
+        )
         return csv_response(f"leadbridge-{metric.key}.csv", header, body)
     page = list(leads[:200])
-    return render(request, "followups/dashboard_leads.html",
-                  {"metric": metric, "leads": page, "total": leads.count(), "filters": filters,
-                   "query": request.GET.urlencode(), "now": now})
+    return render(
+        request,
+        "followups/dashboard_leads.html",
+        {
+            "metric": metric,
+            "leads": page,
+            "total": leads.count(),
+            "filters": filters,
+            "query": request.GET.urlencode(),
+            "now": now,
+        },
+    )
 
 
 @login_required
@@ -454,5 +631,8 @@ def notifications_read(request):
 @login_required
 def bell(request):
     """htmx-polled partial: the unread count, refreshed every 20 s on every page."""
-    return render(request, "followups/_bell.html",
-                  {"unread_notifications": request.user.notifications.unread().count()})
+    return render(
+        request,
+        "followups/_bell.html",
+        {"unread_notifications": request.user.notifications.unread().count()},
+    )

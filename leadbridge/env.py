@@ -99,11 +99,9 @@ def redis_url(name: str) -> str:
         return ""
     parts = urlsplit(url)
     if parts.scheme not in {"redis", "rediss"} or not parts.hostname:
-        raise ImproperlyConfigured(
-            f"{name} must look like redis://127.0.0.1:6379/0 (got {url!r})."
-        )
+        raise ImproperlyConfigured(f"{name} must look like redis://127.0.0.1:6379/0 (got {url!r}).")
     try:
-        parts.port
+        _ = parts.port  # raises ValueError for a non-numeric port
     except ValueError:
         raise ImproperlyConfigured(f"{name} has a port that is not a number.") from None
     return url

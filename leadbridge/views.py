@@ -36,6 +36,10 @@ def _broker_ok() -> str:
 @never_cache
 def healthz(request):
     """Liveness for load balancers and compose healthchecks: no login, no session."""
-    body = {"database": _database_ok(), "broker": _broker_ok(), "version": settings.LEADBRIDGE_VERSION}
+    body = {
+        "database": _database_ok(),
+        "broker": _broker_ok(),
+        "version": settings.LEADBRIDGE_VERSION,
+    }
     healthy = body["database"] == "ok" and body["broker"] == "ok"
     return JsonResponse(body, status=200 if healthy else 503)

@@ -45,12 +45,19 @@ class LeadAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         # A lead added in the admin is received like any other: routing, follow-ups, timeline.
-        fields = {f.name: getattr(obj, f.name) for f in Lead._meta.concrete_fields
-                  if f.name not in {"id", "campaign", "source", "dedup_key", "created_at", "updated_at"}}
+        fields = {
+            f.name: getattr(obj, f.name)
+            for f in Lead._meta.concrete_fields
+            if f.name not in {"id", "campaign", "source", "dedup_key", "created_at", "updated_at"}
+        }
         fields = {k: v for k, v in fields.items() if v not in (None, "")}
         intake = lead_receive(
-            data=fields, source=Source.ADMIN, now=timezone.now(), actor=request.user,
-            campaign=obj.campaign, assign=not (obj.owner_id or obj.team_id),
+            data=fields,
+            source=Source.ADMIN,
+            now=timezone.now(),
+            actor=request.user,
+            campaign=obj.campaign,
+            assign=not (obj.owner_id or obj.team_id),
         )
         obj.pk = intake.lead.pk
 

@@ -402,6 +402,7 @@ class FastItemCheck:
 
 def _campaigns(ids: set, fetch) -> dict:
     """One campaign (a single POST, most bulk requests) from process memory (leadbridge.lookups)."""
+
     def rows():
         return Campaign.objects.select_related("team", "sla_policy")
 

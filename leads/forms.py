@@ -10,7 +10,9 @@ from .models import Decision, RejectReason, Stage
 
 class DecideForm(forms.Form):
     decision = forms.ChoiceField(label=_("Decision"), choices=Decision.choices)
-    reason = forms.ChoiceField(label=_("Reason"), choices=[("", "—"), *RejectReason.choices], required=False)
+    reason = forms.ChoiceField(
+        label=_("Reason"), choices=[("", "—"), *RejectReason.choices], required=False
+    )
     note = forms.CharField(label=_("Note"), required=False, max_length=2000)
 
     def clean(self):
@@ -42,13 +44,19 @@ class QualifyForm(forms.Form):
 class MoveForm(forms.Form):
     stage = forms.ChoiceField(
         label=_("Stage"),
-        choices=[(s.value, s.label) for s in (Stage.PRESALES, Stage.SALE, Stage.AFTERSALES, Stage.LOST, Stage.DISQUALIFIED)],
+        choices=[
+            (s.value, s.label)
+            for s in (Stage.PRESALES, Stage.SALE, Stage.AFTERSALES, Stage.LOST, Stage.DISQUALIFIED)
+        ],
     )
     reason = forms.CharField(label=_("Reason"), required=False, max_length=500)
 
     def clean(self):
         data = super().clean()
-        if data.get("stage") in {Stage.LOST, Stage.DISQUALIFIED} and not data.get("reason", "").strip():
+        if (
+            data.get("stage") in {Stage.LOST, Stage.DISQUALIFIED}
+            and not data.get("reason", "").strip()
+        ):
             self.add_error("reason", _("Give a reason."))
         return data
 
@@ -64,4 +72,6 @@ class ReassignForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3}))
+    text = forms.CharField(
+        label=_("Note"), max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
+    )

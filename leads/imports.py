@@ -1465,11 +1465,11 @@ class _Pending:
 
         at = new.sent_at
         material = self._open_material(new.followups)
-        material.update(completed_at=at, completed_by_id=None, outcome="emailed", note="",
-                        updated_at=at)
+        material.update(
+            completed_at=at, completed_by_id=None, outcome="emailed", note="", updated_at=at
+        )
         if any(
-            r["kind"] == FollowUp.Kind.CALLBACK and r["completed_at"] is None
-            for r in new.followups
+            r["kind"] == FollowUp.Kind.CALLBACK and r["completed_at"] is None for r in new.followups
         ):
             return None  # the web call request: one open call-back at a time
         calendar = self._calendar(new.team)

@@ -141,9 +141,7 @@ class Lead(models.Model):
         db_index=False,  # lead_team_received leads with team_id
     )
     decision = models.CharField(_("sales decision"), max_length=10, choices=Decision, blank=True)
-    decision_reason = models.CharField(
-        _("reason"), max_length=20, choices=RejectReason, blank=True
-    )
+    decision_reason = models.CharField(_("reason"), max_length=20, choices=RejectReason, blank=True)
     decision_note = models.TextField(_("note"), blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     decided_by = models.ForeignKey(
@@ -223,9 +221,7 @@ class LeadEvent(models.Model):
         DEADLINES_RECOMPUTED = "recomputed", _("Deadlines recomputed")
 
     # db_index=False: leadevent_lead_at leads with lead_id.
-    lead = models.ForeignKey(
-        Lead, on_delete=models.CASCADE, related_name="events", db_index=False
-    )
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events", db_index=False)
     followup = models.ForeignKey(
         "followups.FollowUp", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -271,7 +267,10 @@ class ImportJob(models.Model):
         MERGE = "merge", _("Merge: fill the existing lead's empty fields")
 
     campaign = models.ForeignKey(
-        "campaigns.Campaign", verbose_name=_("campaign"), on_delete=models.PROTECT, related_name="imports"
+        "campaigns.Campaign",
+        verbose_name=_("campaign"),
+        on_delete=models.PROTECT,
+        related_name="imports",
     )
     file = models.FileField(_("file"), upload_to=_import_upload_to)
     file_name = models.CharField(_("file name"), max_length=255)
@@ -348,7 +347,9 @@ class ImportIssue(models.Model):
     # in the reader's language when the report is shown or downloaded.
     reasons = models.JSONField(default=list, blank=True)
     values = models.JSONField(default=list, blank=True)  # the row's cells as read
-    lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    lead = models.ForeignKey(
+        Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["job", "line", "id"]

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from followups.models import FollowUp
 
 
-def team_for(*, channel: str, country: str, postcode: str, campaign: Campaign | None) -> Team | None:
+def team_for(
+    *, channel: str, country: str, postcode: str, campaign: Campaign | None
+) -> Team | None:
     """The campaign's follow-up team, else the first matching routing rule."""
     if campaign is not None and campaign.team_id:
         return campaign.team
@@ -287,7 +289,12 @@ def lead_receive(
                         kind=LeadEvent.Kind.ASSIGNED,
                         actor=actor,
                         at=now,
-                        data={"to": lead.owner_id, "to_name": str(lead.owner), "team": str(lead.team), "by": "routing"},
+                        data={
+                            "to": lead.owner_id,
+                            "to_name": str(lead.owner),
+                            "team": str(lead.team),
+                            "by": "routing",
+                        },
                     )
                 )
             if initial is not None:
@@ -297,7 +304,9 @@ def lead_receive(
                 lead.save()
                 # One INSERT for these entries and the follow-ups' own.
                 followups_create_for_lead(lead=lead, timeline=timeline)
-            webhook_lead_event(event="lead.created", lead=lead, now=now)  # outbox row, same transaction
+            webhook_lead_event(
+                event="lead.created", lead=lead, now=now
+            )  # outbox row, same transaction
     except IntegrityError:
         if not external_id:
             raise
@@ -465,17 +474,25 @@ def _insert_sql(followups: int, events: int) -> str:
 
 
 @transaction.atomic
-def _merge_into(earlier: Lead, new: Lead, *, actor: User | None, now: datetime, source: str) -> None:
-    filled = {name: getattr(new, name) for name in MERGEABLE if getattr(new, name) and not getattr(earlier, name)}
+def _merge_into(
+    earlier: Lead, new: Lead, *, actor: User | None, now: datetime, source: str
+) -> None:
+    filled = {
+        name: getattr(new, name)
+        for name in MERGEABLE
+        if getattr(new, name) and not getattr(earlier, name)
+    }
     if filled:
         Lead.objects.filter(pk=earlier.pk).update(**filled, updated_at=now)
         for name, value in filled.items():
             setattr(earlier, name, value)
     LeadEvent.objects.create(
-        lead=earlier, kind=LeadEvent.Kind.NOTE, actor=actor, at=now,
+        lead=earlier,
+        kind=LeadEvent.Kind.NOTE,
+        actor=actor,
+        at=now,
         data={"note": "merged duplicate", "source": source, "filled": sorted(filled)},
     )
-
 
 
 # --- what sales does with a lead ------------------------------------------------
@@ -511,12 +528,16 @@ def lead_decide(
     if reason == RejectReason.OTHER and not note.strip():
         raise ValueError("'other' needs a note saying why")
     Lead.objects.filter(pk=lead.pk).update(
-        decision=decision, decision_reason=reason if decision == Decision.REJECTED else "",
-        decision_note=note, decided_at=at, decided_by=by, updated_at=at,
+        decision=decision,
+        decision_reason=reason if decision == Decision.REJECTED else "",
+        decision_note=note,
+        decided_at=at,
+        decided_by=by,
+        updated_at=at,
     )
-    FollowUp.objects.filter(lead=lead, kind=FollowUp.Kind.DECISION, completed_at__isnull=True).update(
-        completed_at=at, completed_by=by, outcome=decision, updated_at=at
-    )
+    FollowUp.objects.filter(
+        lead=lead, kind=FollowUp.Kind.DECISION, completed_at__isnull=True
+    ).update(completed_at=at, completed_by=by, outcome=decision, updated_at=at)
     LeadEvent.objects.create(
         lead=lead,
         kind=LeadEvent.Kind.ACCEPTED if decision == Decision.ACCEPTED else LeadEvent.Kind.REJECTED,
@@ -532,7 +553,9 @@ def lead_decide(
 
 
 @transaction.atomic
-def lead_qualify(*, lead: Lead, by: User, at: datetime, next_step: str, due_at: datetime, note: str = ""):
+def lead_qualify(
+    *, lead: Lead, by: User, at: datetime, next_step: str, due_at: datetime, note: str = ""
+):
     """The lead becomes an Interessent with an agreed next step on a date."""
     from followups.models import FollowUp
     from followups.services import _schedule, _stage_change, followup_build, sla_policy_for
@@ -542,18 +565,27 @@ def lead_qualify(*, lead: Lead, by: User, at: datetime, next_step: str, due_at: 
         raise LeadChanged(f"lead {lead.pk} is already {lead.get_stage_display()}")
     if due_at <= at:
         raise ValueError("the next step needs a date in the future")
-    FollowUp.objects.filter(lead=lead, kind=FollowUp.Kind.CALLBACK, completed_at__isnull=True).update(
-        completed_at=at, completed_by=by, outcome="qualified", updated_at=at
-    )
+    FollowUp.objects.filter(
+        lead=lead, kind=FollowUp.Kind.CALLBACK, completed_at__isnull=True
+    ).update(completed_at=at, completed_by=by, outcome="qualified", updated_at=at)
     _stage_change(lead=lead, stage=Stage.PROSPECT, by=by, at=at, reason=next_step)
     LeadEvent.objects.create(
-        lead=lead, kind=LeadEvent.Kind.QUALIFIED, actor=by, at=at,
+        lead=lead,
+        kind=LeadEvent.Kind.QUALIFIED,
+        actor=by,
+        at=at,
         data={"next_step": next_step, "due_at": due_at.isoformat(), "note": note},
     )
     return _schedule(
         followup_build(
-            lead=lead, kind=FollowUp.Kind.NEXT_STEP, rule="", policy=sla_policy_for(lead=lead),
-            starts_at=at, due_at=due_at, next_step=next_step, note=note,
+            lead=lead,
+            kind=FollowUp.Kind.NEXT_STEP,
+            rule="",
+            policy=sla_policy_for(lead=lead),
+            starts_at=at,
+            due_at=due_at,
+            next_step=next_step,
+            note=note,
         ),
         by=by,
         at=at,
@@ -575,7 +607,9 @@ def lead_move(*, lead: Lead, by: User, at: datetime, stage: str, reason: str = "
 
     lead = _lock(lead)
     if stage not in FUNNEL_MOVES.get(lead.stage, set()):
-        raise LeadChanged(f"a lead in {lead.get_stage_display()} cannot move to {Stage(stage).label}")
+        raise LeadChanged(
+            f"a lead in {lead.get_stage_display()} cannot move to {Stage(stage).label}"
+        )
     if stage in {Stage.LOST, Stage.DISQUALIFIED} and not reason.strip():
         raise ValueError("leaving the funnel needs a reason")
     _stage_change(lead=lead, stage=stage, by=by, at=at, reason=reason)
@@ -588,16 +622,28 @@ def leads_reassign(*, leads: list[Lead], to: User, by: User, at: datetime) -> in
     from followups.models import FollowUp
 
     moved = 0
-    for lead in Lead.objects.select_for_update().filter(pk__in=[lead.pk for lead in leads]).order_by("pk"):
+    for lead in (
+        Lead.objects.select_for_update().filter(pk__in=[lead.pk for lead in leads]).order_by("pk")
+    ):
         if lead.owner_id == to.pk:
             continue
         old = lead.owner
         Lead.objects.filter(pk=lead.pk).update(owner=to, team=to.team, updated_at=at)
-        FollowUp.objects.filter(lead=lead, completed_at__isnull=True).update(assignee=to, updated_at=at)
+        FollowUp.objects.filter(lead=lead, completed_at__isnull=True).update(
+            assignee=to, updated_at=at
+        )
         LeadEvent.objects.create(
-            lead=lead, kind=LeadEvent.Kind.ASSIGNED, actor=by, at=at,
-            data={"from": old.pk if old else None, "from_name": str(old or ""), "to": to.pk,
-                  "to_name": str(to), "by": "team lead"},
+            lead=lead,
+            kind=LeadEvent.Kind.ASSIGNED,
+            actor=by,
+            at=at,
+            data={
+                "from": old.pk if old else None,
+                "from_name": str(old or ""),
+                "to": to.pk,
+                "to_name": str(to),
+                "by": "team lead",
+            },
         )
         moved += 1
     return moved
@@ -609,4 +655,6 @@ def lead_note_add(*, lead: Lead, by: User, at: datetime, text: str) -> LeadEvent
     text = text.strip()
     if not text:
         raise ValueError("an empty note")
-    return LeadEvent.objects.create(lead=lead, kind=LeadEvent.Kind.NOTE, actor=by, at=at, data={"note": text[:4000]})
+    return LeadEvent.objects.create(
+        lead=lead, kind=LeadEvent.Kind.NOTE, actor=by, at=at, data={"note": text[:4000]}
+    )

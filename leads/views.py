@@ -53,9 +53,16 @@ def timeline(lead: Lead) -> list[dict]:
     ]
     # A successful reassignment is on the timeline as its own event (with names);
     # the escalation row shows only when nobody could take the lead over.
-    escalations = Escalation.objects.filter(followup__lead=lead).exclude(level=3, data__to__isnull=False)
+    escalations = Escalation.objects.filter(followup__lead=lead).exclude(
+        level=3, data__to__isnull=False
+    )
     entries += [
-        {"at": x.at, "label": x.get_level_display(), "actor": None, "detail": x.followup.get_kind_display()}
+        {
+            "at": x.at,
+            "label": x.get_level_display(),
+            "actor": None,
+            "detail": x.followup.get_kind_display(),
+        }
         for x in escalations.select_related("followup").order_by("at", "id")
     ]
     entries.sort(key=lambda entry: entry["at"])  # stable: same-moment events keep their order
@@ -65,7 +72,9 @@ def timeline(lead: Lead) -> list[dict]:
 def _visible_lead(request, pk: int) -> Lead:
     # Another team's lead answers 404, not 403: its existence is not theirs to know.
     return get_object_or_404(
-        Lead.objects.visible_to(request.user).select_related("campaign", "owner", "team", "requested_material"),
+        Lead.objects.visible_to(request.user).select_related(
+            "campaign", "owner", "team", "requested_material"
+        ),
         pk=pk,
     )
 
@@ -97,14 +106,24 @@ def lead_detail(request, pk: int):
     )
 
 
-def _after_action(request, lead: Lead, *, row_pk: str | None, message: str = "", error: str = "", status=200,
-                  booked=None):
+def _after_action(
+    request,
+    lead: Lead,
+    *,
+    row_pk: str | None,
+    message: str = "",
+    error: str = "",
+    status=200,
+    booked=None,
+):
     """From a queue row (htmx): re-render that row. From the lead page: back to it."""
     if request.htmx and row_pk and row_pk.isdigit():
         followup = get_object_or_404(FollowUp.objects.filter(lead=lead), pk=int(row_pk))
         from followups.views import _row_response
 
-        return _row_response(request, followup, message=message, error=error, status=status, booked=booked)
+        return _row_response(
+            request, followup, message=message, error=error, status=status, booked=booked
+        )
     (messages.error if error else messages.success)(request, error or message)
     return redirect("leads:detail", pk=lead.pk)
 
@@ -124,8 +143,14 @@ def decide(request, pk: int):
     try:
         lead_decide(lead=lead, by=request.user, at=timezone.now(), **form.cleaned_data)
     except LeadChanged:
-        return _after_action(request, lead, row_pk=row, error=_("Someone decided on this lead already."), status=409)
-    message = _("Lead accepted.") if form.cleaned_data["decision"] == "accepted" else _("Lead rejected; marketing sees it for nurturing.")
+        return _after_action(
+            request, lead, row_pk=row, error=_("Someone decided on this lead already."), status=409
+        )
+    message = (
+        _("Lead accepted.")
+        if form.cleaned_data["decision"] == "accepted"
+        else _("Lead rejected; marketing sees it for nurturing.")
+    )
     return _after_action(request, lead, row_pk=row, message=message)
 
 
@@ -141,8 +166,12 @@ def qualify(request, pk: int):
     try:
         booked = lead_qualify(lead=lead, by=request.user, at=now, **form.cleaned_data)
     except LeadChanged:
-        return _after_action(request, lead, row_pk=row, error=_("This lead was qualified already."), status=409)
-    return _after_action(request, lead, row_pk=row, message=_("Qualified: the next step is booked."), booked=booked)
+        return _after_action(
+            request, lead, row_pk=row, error=_("This lead was qualified already."), status=409
+        )
+    return _after_action(
+        request, lead, row_pk=row, message=_("Qualified: the next step is booked."), booked=booked
+    )
 
 
 @login_required
@@ -182,8 +211,17 @@ def reassign(request):
     if not form.is_valid():
         messages.error(request, _form_errors(form))
     else:
-        moved = leads_reassign(leads=list(form.cleaned_data["leads"]), to=form.cleaned_data["to"], by=user, at=timezone.now())
-        messages.success(request, _("%(n)d lead(s) reassigned to %(rep)s.") % {"n": moved, "rep": form.cleaned_data["to"]})
+        moved = leads_reassign(
+            leads=list(form.cleaned_data["leads"]),
+            to=form.cleaned_data["to"],
+            by=user,
+            at=timezone.now(),
+        )
+        messages.success(
+            request,
+            _("%(n)d lead(s) reassigned to %(rep)s.")
+            % {"n": moved, "rep": form.cleaned_data["to"]},
+        )
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = "followups:queue"

@@ -21,7 +21,9 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         settings_dict = connections[alias].settings_dict
         test = settings_dict.setdefault("TEST", {})
         name = test.get("NAME") or (
-            settings_dict["NAME"] if settings_dict["ENGINE"].endswith("sqlite3") else f"test_{settings_dict['NAME']}"
+            settings_dict["NAME"]
+            if settings_dict["ENGINE"].endswith("sqlite3")
+            else f"test_{settings_dict['NAME']}"
         )
         name = str(name)
         if name.endswith(".sqlite3"):
@@ -53,27 +55,37 @@ def other_team(db):
 
 @pytest.fixture
 def rep(team):
-    return UserFactory(username="rita", first_name="Rita", last_name="Rep", role=Role.REP, team=team)
+    return UserFactory(
+        username="rita", first_name="Rita", last_name="Rep", role=Role.REP, team=team
+    )
 
 
 @pytest.fixture
 def second_rep(team):
-    return UserFactory(username="sven", first_name="Sven", last_name="Sales", role=Role.REP, team=team)
+    return UserFactory(
+        username="sven", first_name="Sven", last_name="Sales", role=Role.REP, team=team
+    )
 
 
 @pytest.fixture
 def other_team_rep(other_team):
-    return UserFactory(username="otto", first_name="Otto", last_name="Other", role=Role.REP, team=other_team)
+    return UserFactory(
+        username="otto", first_name="Otto", last_name="Other", role=Role.REP, team=other_team
+    )
 
 
 @pytest.fixture
 def manager(team):
-    return UserFactory(username="mara", first_name="Mara", last_name="Manager", role=Role.MANAGER, team=team)
+    return UserFactory(
+        username="mara", first_name="Mara", last_name="Manager", role=Role.MANAGER, team=team
+    )
 
 
 @pytest.fixture
 def marketer(db):
-    return UserFactory(username="mike", first_name="Mike", last_name="Marketing", role=Role.MARKETING)
+    return UserFactory(
+        username="mike", first_name="Mike", last_name="Marketing", role=Role.MARKETING
+    )
 
 
 @pytest.fixture
@@ -83,7 +95,9 @@ def printed_brochure(db):
 
 @pytest.fixture
 def campaign(team, marketer, printed_brochure):
-    return CampaignFactory(name="Hannover Messe", owner=marketer, team=team, materials=[printed_brochure])
+    return CampaignFactory(
+        name="Hannover Messe", owner=marketer, team=team, materials=[printed_brochure]
+    )
 
 
 def pytest_runtest_setup(item):

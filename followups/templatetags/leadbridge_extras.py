@@ -28,7 +28,9 @@ def business_late(followup, now) -> str:
 
     calendar = calendar_for(team=followup.lead.team)
     minutes = max(calendar.business_minutes_between(followup.overdue_at, now), 0)
-    day = (calendar.closes_at.hour * 60 + calendar.closes_at.minute) - (calendar.opens_at.hour * 60 + calendar.opens_at.minute)
+    day = (calendar.closes_at.hour * 60 + calendar.closes_at.minute) - (
+        calendar.opens_at.hour * 60 + calendar.opens_at.minute
+    )
     days, rest = divmod(minutes, day)
     hours, minutes = divmod(rest, 60)
     parts = []

@@ -160,6 +160,7 @@ def test_a_single_lead_takes_four_to_six_statements_once_the_lookups_are_warm(
 
 # --- PostgreSQL without a shared cache: LISTEN/NOTIFY tells the processes ----------
 
+
 def _other_process():
     """A second connection to the test database, standing in for another worker."""
     import psycopg

@@ -384,7 +384,9 @@ def test_a_name_that_leads_to_a_private_address_gets_nothing_when_delivering(
 ):
     # Saved while allowed (or re-pointed by DNS since): the connection itself is checked.
     subscription = webhook_subscription_create(
-        user=marketer, name="CRM", url=receiver.url.replace("127.0.0.1", "localhost"),
+        user=marketer,
+        name="CRM",
+        url=receiver.url.replace("127.0.0.1", "localhost"),
         events=["lead.created"],
     )
     settings.LEADBRIDGE_WEBHOOK_PRIVATE_TARGETS = False

@@ -22,7 +22,9 @@ def test_a_manager_clicks_never_contacted_sees_the_forgotten_lead_and_exports_it
         campaign=campaign, company="Angerufen GmbH", received_at=now - timedelta(days=2)
     )
     call_log(
-        followup=called.followups.get(kind="callback"), by=rep, at=now - timedelta(days=1),
+        followup=called.followups.get(kind="callback"),
+        by=rep,
+        at=now - timedelta(days=1),
         outcome="reached",
     )
 

@@ -84,22 +84,33 @@ def test_bad_durations_are_rejected_with_a_message():
 
 # --- properties -------------------------------------------------------------
 
-moments = st.datetimes(
-    min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31)
-).map(lambda naive: naive.replace(tzinfo=TZ))
+moments = st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2028, 12, 31)).map(
+    lambda naive: naive.replace(tzinfo=TZ)
+)
 calendars = st.sampled_from(
-    [BAVARIA, BERLIN, BusinessCalendar("AT"), BusinessCalendar("CH"), BusinessCalendar("DE-NW", time(9), time(16, 30))]
+    [
+        BAVARIA,
+        BERLIN,
+        BusinessCalendar("AT"),
+        BusinessCalendar("CH"),
+        BusinessCalendar("DE-NW", time(9), time(16, 30)),
+    ]
 )
 
 
 def _in_office(calendar: BusinessCalendar, moment: datetime) -> bool:
     local = moment.astimezone(TZ)
-    return calendar.is_working_day(local.date()) and calendar.opens_at <= local.time().replace(tzinfo=None) <= calendar.closes_at
+    return (
+        calendar.is_working_day(local.date())
+        and calendar.opens_at <= local.time().replace(tzinfo=None) <= calendar.closes_at
+    )
 
 
 @settings(max_examples=300, deadline=None)
 @given(calendar=calendars, start=moments, minutes=st.integers(min_value=1, max_value=60 * 60))
-def test_adding_business_minutes_lands_in_office_hours_and_consumes_exactly_that_much(calendar, start, minutes):
+def test_adding_business_minutes_lands_in_office_hours_and_consumes_exactly_that_much(
+    calendar, start, minutes
+):
     end = calendar.add(start, BusinessDuration(minutes, "m"))
     assert end > start
     assert _in_office(calendar, end)
@@ -108,7 +119,9 @@ def test_adding_business_minutes_lands_in_office_hours_and_consumes_exactly_that
 
 @settings(max_examples=300, deadline=None)
 @given(calendar=calendars, start=moments, days=st.integers(min_value=1, max_value=30))
-def test_adding_business_days_lands_on_a_working_day_at_the_snapped_clock_time(calendar, start, days):
+def test_adding_business_days_lands_on_a_working_day_at_the_snapped_clock_time(
+    calendar, start, days
+):
     end = calendar.add(start, BusinessDuration(days, "d"))
     snapped = calendar.snap(start)
     assert calendar.is_working_day(end.date())
@@ -134,7 +147,10 @@ def test_subtracting_business_minutes_undoes_adding_them(calendar, start, minute
     end = calendar.add(start, BusinessDuration(minutes, "m"))
     back = calendar.subtract(end, BusinessDuration(minutes, "m"))
     assert calendar.business_minutes_between(back, end) == minutes
-    assert back <= calendar.snap(start) or calendar.business_minutes_between(calendar.snap(start), back) == 0
+    assert (
+        back <= calendar.snap(start)
+        or calendar.business_minutes_between(calendar.snap(start), back) == 0
+    )
 
 
 # --- DeadlineShifts: a bulk intake's shortcut, held to the plain computation ----------

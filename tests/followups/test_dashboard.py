@@ -4,7 +4,6 @@ Each figure is checked twice: as the dashboard shows it (from the rollup, right
 after a refresh) and computed live from the leads.
 """
 
-import random
 import statistics
 from datetime import datetime, timedelta
 
@@ -14,43 +13,11 @@ from django.urls import reverse
 from followups import metrics, rollup
 from followups.calendar import TZ, BusinessCalendar
 from followups.models import FollowUp
-from followups.services import call_log, material_dispatch
 from leads.models import Lead, LeadEvent, Stage
-from leads.services import lead_decide
 
-from ..factories import CampaignFactory, InfoMaterialFactory, receive_lead
+from .conftest import NOW
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=TZ)
 BAVARIA = BusinessCalendar("DE-BY")
-
-
-@pytest.fixture
-def history(campaign, rep, second_rep, manager):
-    """~80 leads over six weeks: some asked for no material, some got it late, some never called,
-    several across All Saints' Day (1 Nov, a Bavarian holiday)."""
-    rng = random.Random(7)
-    digital = CampaignFactory(name="Newsletter", channel="newsletter", owner=campaign.owner, team=campaign.team,
-                              materials=[InfoMaterialFactory(kind="digital")])
-    leads = []
-    for i in range(80):
-        received = NOW - timedelta(days=rng.randint(0, 42), hours=rng.randint(0, 10))
-        lead = receive_lead(campaign=rng.choice([campaign, digital]), received_at=received, now=received,
-                            requests_material=rng.random() < 0.7, email=f"l{i}@example.com")
-        material = lead.followups.filter(kind="material").first()
-        callback = lead.followups.filter(kind="callback").first()
-        if material and rng.random() < 0.75:
-            sent = min(received + timedelta(hours=rng.choice([1, 5, 30, 80, 200])), NOW)
-            callback = material_dispatch(followup=material, by=lead.owner, at=sent, postal=material.rule == "material_printed")
-        if callback and rng.random() < 0.6:
-            when = min(callback.starts_at + timedelta(hours=rng.choice([2, 20, 60])), NOW)
-            outcome = rng.choice(["reached", "no_answer"])
-            call_log(followup=callback, by=lead.owner, at=when, outcome=outcome)
-        if rng.random() < 0.5:
-            decision = rng.choice(["accepted", "rejected"])
-            lead_decide(lead=lead, by=lead.owner, at=min(received + timedelta(hours=3), NOW), decision=decision,
-                        reason="no_need" if decision == "rejected" else "")
-        leads.append(lead)
-    return Lead.objects.filter(pk__in=[lead.pk for lead in leads])
 
 
 @pytest.fixture(params=["rollup", "live"])
@@ -68,8 +35,18 @@ EVERYTHING = metrics.Slice()
 
 def reference(leads):
     """The figures recomputed from follow-ups and timeline events, not from Lead's milestone columns."""
-    result = {"leads": 0, "material_requested": 0, "material_on_time": 0, "material_late": 0, "contacted": 0,
-              "reached": 0, "never_contacted": 0, "accepted": 0, "rejected": 0, "overdue_now": 0}
+    result = {
+        "leads": 0,
+        "material_requested": 0,
+        "material_on_time": 0,
+        "material_late": 0,
+        "contacted": 0,
+        "reached": 0,
+        "never_contacted": 0,
+        "accepted": 0,
+        "rejected": 0,
+        "overdue_now": 0,
+    }
     material_minutes, contact_minutes = [], []
     for lead in leads:
         calendar = BusinessCalendar(lead.team.region)
@@ -80,7 +57,9 @@ def reference(leads):
             if material.completed_at and material.outcome in ("posted", "emailed"):
                 on_time = material.completed_at <= material.overdue_at
                 result["material_on_time" if on_time else "material_late"] += 1
-                material_minutes.append(calendar.business_minutes_between(lead.received_at, material.completed_at))
+                material_minutes.append(
+                    calendar.business_minutes_between(lead.received_at, material.completed_at)
+                )
             elif material.completed_at is None and material.overdue_at <= NOW:
                 result["material_late"] += 1
         calls = LeadEvent.objects.filter(lead=lead, kind="call_attempt").order_by("at")
@@ -93,7 +72,9 @@ def reference(leads):
         decisions = LeadEvent.objects.filter(lead=lead, kind__in=["accepted", "rejected"])
         for event in decisions:
             result[event.kind] += 1
-        result["overdue_now"] += FollowUp.objects.filter(lead=lead, completed_at=None, overdue_at__lte=NOW).exists()
+        result["overdue_now"] += FollowUp.objects.filter(
+            lead=lead, completed_at=None, overdue_at__lte=NOW
+        ).exists()
     return result, material_minutes, contact_minutes
 
 
@@ -108,9 +89,13 @@ def test_every_tile_equals_the_reference_computation(history, source):
     for key, value in expected.items():
         assert figures.counts[key] == value, key
     assert figures.counts["decided"] == expected["accepted"] + expected["rejected"]
-    assert figures.durations["material_minutes"]["median"] == pytest.approx(statistics.median(material_minutes))
+    assert figures.durations["material_minutes"]["median"] == pytest.approx(
+        statistics.median(material_minutes)
+    )
     assert figures.durations["material_minutes"]["p90"] == pytest.approx(p90(material_minutes))
-    assert figures.durations["first_contact_minutes"]["median"] == pytest.approx(statistics.median(contact_minutes))
+    assert figures.durations["first_contact_minutes"]["median"] == pytest.approx(
+        statistics.median(contact_minutes)
+    )
     assert figures.durations["first_contact_minutes"]["p90"] == pytest.approx(p90(contact_minutes))
     assert 0 < expected["material_late"] < expected["material_requested"]  # the data has both
 
@@ -123,12 +108,19 @@ def test_every_breakdown_row_equals_the_reference_for_its_leads(history, source)
         for key, figures in rows:
             expected, material, contact = reference(history.filter(**{field: key}))
             assert {k: figures.counts[k] for k in expected} == expected, (by, key)
-            for name, values in (("material_minutes", material), ("first_contact_minutes", contact)):
+            for name, values in (
+                ("material_minutes", material),
+                ("first_contact_minutes", contact),
+            ):
                 durations = figures.durations[name]
                 if not values:
                     assert durations == {"median": None, "p90": None}
                     continue
-                assert durations["median"] == pytest.approx(statistics.median(values)), (by, key, name)
+                assert durations["median"] == pytest.approx(statistics.median(values)), (
+                    by,
+                    key,
+                    name,
+                )
                 if len(values) > 1:
                     assert durations["p90"] == pytest.approx(p90(values)), (by, key, name)
 
@@ -153,8 +145,15 @@ def test_ageing_counts_each_open_followup_once_by_time_past_its_overdue_point(hi
             expected[0] += 1
         else:
             days = late / timedelta(days=1)
-            expected[next(i for i, (_l, low, high) in enumerate(metrics.AGEING_BUCKETS)
-                          if low is not None and (low == 0 or days >= low) and (high is None or days < high))] += 1
+            expected[
+                next(
+                    i
+                    for i, (_l, low, high) in enumerate(metrics.AGEING_BUCKETS)
+                    if low is not None
+                    and (low == 0 or days >= low)
+                    and (high is None or days < high)
+                )
+            ] += 1
     assert [n for _label, n in source.ageing(EVERYTHING)] == expected
     assert sum(expected) > expected[0] > 0  # some overdue, some not yet
 
@@ -163,23 +162,37 @@ def test_ageing_counts_each_open_followup_once_by_time_past_its_overdue_point(hi
 def test_the_funnel_counts_leads_by_the_furthest_stage_reached(history, source):
     stages = [lead.stage for lead in history]
     funnel = dict(source.funnel(EVERYTHING))
-    assert funnel[str(Stage.LEAD.label)] == sum(s not in {"rejected", "disqualified", "unreachable", "lost"}
-                                                for s in stages)
+    assert funnel[str(Stage.LEAD.label)] == sum(
+        s not in {"rejected", "disqualified", "unreachable", "lost"} for s in stages
+    )
     assert funnel[str(Stage.REJECTED.label)] == stages.count("rejected") > 0
 
 
 @pytest.mark.django_db
-def test_a_drill_down_lists_exactly_the_leads_behind_the_figure_and_exports_them(client, history, manager):
+def test_a_drill_down_lists_exactly_the_leads_behind_the_figure_and_exports_them(
+    client, history, manager
+):
     client.force_login(manager)
     start = (NOW - timedelta(days=60)).date().isoformat()
-    dashboard = client.get(reverse("followups:dashboard"), {"start": start, "end": NOW.date().isoformat()})
+    dashboard = client.get(
+        reverse("followups:dashboard"), {"start": start, "end": NOW.date().isoformat()}
+    )
     assert dashboard.status_code == 200
-    page = client.get(reverse("followups:dashboard_leads"),
-                      {"metric": "never_contacted", "start": start, "end": NOW.date().isoformat()})
+    page = client.get(
+        reverse("followups:dashboard_leads"),
+        {"metric": "never_contacted", "start": start, "end": NOW.date().isoformat()},
+    )
     never = [lead for lead in history if not lead.events.filter(kind="call_attempt").exists()]
     assert page.context["total"] == len(never)
-    export = client.get(reverse("followups:dashboard_leads"),
-                        {"metric": "never_contacted", "start": start, "end": NOW.date().isoformat(), "export": "csv"})
+    export = client.get(
+        reverse("followups:dashboard_leads"),
+        {
+            "metric": "never_contacted",
+            "start": start,
+            "end": NOW.date().isoformat(),
+            "export": "csv",
+        },
+    )
     lines = b"".join(export.streaming_content).decode("utf-8-sig").strip().splitlines()
     assert len(lines) == len(never) + 1
 
@@ -187,15 +200,20 @@ def test_a_drill_down_lists_exactly_the_leads_behind_the_figure_and_exports_them
 @pytest.mark.django_db
 def test_a_rep_sees_only_their_own_figures(client, history, rep):
     client.force_login(rep)
-    response = client.get(reverse("followups:dashboard"), {"start": "2026-09-01", "end": "2026-11-23"})
+    response = client.get(
+        reverse("followups:dashboard"), {"start": "2026-09-01", "end": "2026-11-23"}
+    )
     tile = next(t for t in response.context["tiles"] if t["key"] == "leads")
-    assert tile["value"] == history.filter(owner=rep, received_at__lt=datetime(2026, 11, 24, tzinfo=TZ)).count()
+    assert (
+        tile["value"]
+        == history.filter(owner=rep, received_at__lt=datetime(2026, 11, 24, tzinfo=TZ)).count()
+    )
 
 
 def test_csv_cells_that_look_like_formulas_are_defused():
     from followups.exports import safe_cell
 
-    assert safe_cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert safe_cell('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert safe_cell("+49 89 1234") == "'+49 89 1234"
     assert safe_cell("-12.5") == "-12.5"
     assert safe_cell("Müller GmbH") == "Müller GmbH"

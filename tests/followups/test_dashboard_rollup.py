@@ -17,7 +17,7 @@ from leads.models import Lead
 from leads.services import lead_decide, leads_reassign
 
 from ..factories import UserFactory, receive_lead
-from .test_dashboard import NOW, history  # noqa: F401  (the ~80 leads of six weeks)
+from .conftest import NOW
 
 
 @pytest.fixture
@@ -61,7 +61,10 @@ def assert_rollup_equals_live(part: metrics.Slice, now) -> None:
     live, rolled = metrics.LiveFigures(now), rollup.RollupFigures(now)
     same_figures(rolled.handoff_figures(part), live.handoff_figures(part), part)
     for by in metrics.BREAKDOWNS:
-        rolled_rows, live_rows = dict(rolled.breakdown(part, by=by)), dict(live.breakdown(part, by=by))
+        rolled_rows, live_rows = (
+            dict(rolled.breakdown(part, by=by)),
+            dict(live.breakdown(part, by=by)),
+        )
         assert rolled_rows.keys() == live_rows.keys(), (part, by)
         for key, figures in rolled_rows.items():
             same_figures(figures, live_rows[key], (part, by, key))
@@ -77,8 +80,14 @@ def assert_rollup_equals_live(part: metrics.Slice, now) -> None:
 def test_scope_conditions_select_the_same_leads_as_the_dashboard_scope(history, users):  # noqa: F811
     for role, user in users.items():
         expected = set(metrics.scope(user=user).values_list("pk", flat=True))
-        assert set(metrics.Slice(conditions=metrics.scope_conditions(user)).leads().values_list("pk", flat=True)) \
-            == expected, role
+        assert (
+            set(
+                metrics.Slice(conditions=metrics.scope_conditions(user))
+                .leads()
+                .values_list("pk", flat=True)
+            )
+            == expected
+        ), role
 
 
 @pytest.mark.django_db
@@ -91,7 +100,14 @@ def test_the_rollup_equals_the_live_computation_for_every_role_and_filter(histor
 
 @pytest.mark.django_db
 def test_a_refresh_recomputes_only_the_days_whose_leads_changed_and_then_equals_live(
-    history, users, campaign, rep, second_rep, other_team_rep, manager, time_machine  # noqa: F811
+    history,
+    users,
+    campaign,
+    rep,
+    second_rep,
+    other_team_rep,
+    manager,
+    time_machine,  # noqa: F811
 ):
     time_machine.move_to(NOW, tick=False)
     assert "all days" in refresh_dashboard_rollup_task()
@@ -101,7 +117,9 @@ def test_a_refresh_recomputes_only_the_days_whose_leads_changed_and_then_equals_
     later = NOW + timedelta(days=2, hours=3)  # meanwhile more follow-ups have become overdue
     time_machine.move_to(later, tick=False)
     leads = list(history.order_by("received_at"))
-    receive_lead(campaign=campaign, received_at=later - timedelta(hours=1), now=later, requests_material=True)
+    receive_lead(
+        campaign=campaign, received_at=later - timedelta(hours=1), now=later, requests_material=True
+    )
     material = FollowUp.objects.filter(kind="material", completed_at=None, lead__in=leads).first()
     material_dispatch(followup=material, by=material.lead.owner, at=later, postal=False)
     callback = FollowUp.objects.filter(kind="callback", completed_at=None, lead__in=leads).last()
@@ -141,9 +159,15 @@ def test_a_refresh_while_another_one_runs_steps_aside(history):  # noqa: F811
     rollup.dashboard_rollup_refresh(now=NOW)
     result = []
     with transaction.atomic():
-        DashboardRollupState.objects.select_for_update().get(pk=1)  # a refresh in progress holds this
-        other = threading.Thread(target=lambda: (result.append(rollup.dashboard_rollup_refresh(now=NOW)),
-                                                 connection.close()))
+        DashboardRollupState.objects.select_for_update().get(
+            pk=1
+        )  # a refresh in progress holds this
+        other = threading.Thread(
+            target=lambda: (
+                result.append(rollup.dashboard_rollup_refresh(now=NOW)),
+                connection.close(),
+            )
+        )
         other.start()
         other.join()
     assert result == ["skipped: another refresh is running"]
@@ -157,7 +181,9 @@ def test_beat_refreshes_the_rollup_every_minute_and_a_late_tick_expires_before_t
 
 
 @pytest.mark.django_db
-def test_the_dashboard_reads_the_rollup_and_says_how_fresh_it_is(client, history, manager, time_machine):  # noqa: F811
+def test_the_dashboard_reads_the_rollup_and_says_how_fresh_it_is(
+    client, history, manager, time_machine
+):  # noqa: F811
     time_machine.move_to(NOW, tick=False)
     rollup.dashboard_rollup_refresh(now=NOW)
     client.force_login(manager)

@@ -20,7 +20,9 @@ def at(day, hour, minute=0):
 
 
 @pytest.mark.django_db
-def test_printed_material_is_due_in_one_business_day_overdue_at_two_escalated_at_three(campaign, rep):
+def test_printed_material_is_due_in_one_business_day_overdue_at_two_escalated_at_three(
+    campaign, rep
+):
     lead = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
     material = lead.followups.get(kind=FollowUp.Kind.MATERIAL)
     assert (material.due_at, material.overdue_at) == (at(18, 10), at(19, 10))
@@ -84,7 +86,9 @@ def test_editing_a_policy_changes_no_running_deadline_until_recomputed_on_purpos
 
 @pytest.mark.django_db
 def test_a_campaign_policy_overrides_the_channel_policy(campaign, rep):
-    campaign.sla_policy = SlaPolicy.objects.create(name="Messe schnell", material_printed_due="2h", material_printed_overdue="4h")
+    campaign.sla_policy = SlaPolicy.objects.create(
+        name="Messe schnell", material_printed_due="2h", material_printed_overdue="4h"
+    )
     campaign.save()
     lead = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
     material = lead.followups.get(kind=FollowUp.Kind.MATERIAL)
@@ -105,8 +109,12 @@ def test_a_website_lead_asking_for_material_and_a_call_gets_the_call_within_the_
     from campaigns.models import Channel
     from followups.services import material_dispatch
 
-    lead = receive_lead(received_at=RECEIVED, wants_call=True, requests_material=True, channel=Channel.WEBSITE)
+    lead = receive_lead(
+        received_at=RECEIVED, wants_call=True, requests_material=True, channel=Channel.WEBSITE
+    )
     callback = lead.followups.get(kind=FollowUp.Kind.CALLBACK)
     assert callback.due_at == at(17, 11)
-    after = material_dispatch(followup=lead.followups.get(kind="material"), by=rep, at=at(17, 10, 30), postal=False)
+    after = material_dispatch(
+        followup=lead.followups.get(kind="material"), by=rep, at=at(17, 10, 30), postal=False
+    )
     assert after == callback and lead.followups.filter(kind="callback").count() == 1

@@ -33,7 +33,9 @@ def printed_lead(campaign, rep):
     """A lead that asked for printed material; sales already accepted it, so only the material is due."""
     lead = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
     decision = lead.followups.get(kind="decision")
-    followup_complete(followup=decision, by=rep, at=RECEIVED + timedelta(hours=1), outcome="accepted")
+    followup_complete(
+        followup=decision, by=rep, at=RECEIVED + timedelta(hours=1), outcome="accepted"
+    )
     return lead, lead.followups.get(kind="material")
 
 
@@ -64,11 +66,15 @@ def test_run_twice_the_sweep_flags_nothing_new(printed_lead, rep, manager):
     material.refresh_from_db()
     assert material.escalation_level == 1 and material.flagged_at == at(19, 10)
     assert Escalation.objects.filter(followup=material, level=1).count() == 1
-    assert Notification.objects.filter(followup=material, recipient=rep, kind="overdue").count() == 1
+    assert (
+        Notification.objects.filter(followup=material, recipient=rep, kind="overdue").count() == 1
+    )
 
 
 @pytest.mark.django_db
-def test_the_ladder_tells_the_assignee_then_the_team_lead_then_reassigns(printed_lead, rep, second_rep, manager):
+def test_the_ladder_tells_the_assignee_then_the_team_lead_then_reassigns(
+    printed_lead, rep, second_rep, manager
+):
     lead, material = printed_lead
     sweep_overdue(now=at(19, 10))
     sweep_overdue(now=at(20, 10))
@@ -84,7 +90,9 @@ def test_the_ladder_tells_the_assignee_then_the_team_lead_then_reassigns(printed
     assert material.assignee == second_rep == lead.owner
     assert lead.followups.get(kind="decision").assignee == rep  # completed work keeps its author
     kinds = dict(
-        Notification.objects.filter(kind__in=["reassigned_to", "reassigned_from"]).values_list("recipient", "kind")
+        Notification.objects.filter(kind__in=["reassigned_to", "reassigned_from"]).values_list(
+            "recipient", "kind"
+        )
     )
     assert kinds == {second_rep.pk: "reassigned_to", rep.pk: "reassigned_from"}
     assert lead.events.filter(kind=LeadEvent.Kind.REASSIGNED).count() == 1
@@ -118,7 +126,9 @@ def test_field_study_case_three_weeks_without_material_reaches_level_two_and_tel
     campaign, rep, manager
 ):
     now = at(23, 10)
-    lead = receive_lead(campaign=campaign, received_at=now - timedelta(weeks=3), requests_material=True)
+    lead = receive_lead(
+        campaign=campaign, received_at=now - timedelta(weeks=3), requests_material=True
+    )
     for _ in range(3):
         sweep_overdue(now=now)
     notification_emails_send(now=now)
@@ -129,12 +139,13 @@ def test_field_study_case_three_weeks_without_material_reaches_level_two_and_tel
     # The material and the accept/reject follow-up were escalated in one batch: one message.
     told = Notification.objects.get(recipient=manager)
     assert (told.kind, told.count, sorted(told.followup_ids)) == (
-        "escalated", 2, sorted(lead.followups.values_list("pk", flat=True))
+        "escalated",
+        2,
+        sorted(lead.followups.values_list("pk", flat=True)),
     )
     manager_mails = [m for m in mail.outbox if m.to == [manager.email]]
     assert len(manager_mails) == 1
     assert manager_mails[0].body.count(f"/leads/{lead.pk}/") == 2
-
 
 
 @pytest.mark.django_db
@@ -142,7 +153,10 @@ def test_a_batch_tells_each_assignee_once_naming_the_follow_up_only_when_it_is_o
     campaign, rep, second_rep, manager
 ):
     """On PostgreSQL the claim statement writes these rows, elsewhere _notify: same result."""
-    many = [receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True) for _ in range(3)]
+    many = [
+        receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+        for _ in range(3)
+    ]
     single = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
     nobody = receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
     for lead in many:
@@ -160,12 +174,16 @@ def test_a_batch_tells_each_assignee_once_naming_the_follow_up_only_when_it_is_o
     assert (rows[rep.pk].count, rows[rep.pk].followup_id, rows[rep.pk].lead_id) == (6, None, None)
     assert sorted(rows[rep.pk].followup_ids) == sorted(mine.values_list("pk", flat=True))
     material = single.followups.get()
-    assert (rows[second_rep.pk].count, rows[second_rep.pk].followup_id, rows[second_rep.pk].lead_id) == (
-        1, material.pk, single.pk
-    )
+    assert (
+        rows[second_rep.pk].count,
+        rows[second_rep.pk].followup_id,
+        rows[second_rep.pk].lead_id,
+    ) == (1, material.pk, single.pk)
     assert rows[second_rep.pk].followup_ids == [material.pk]
     assert (rows[manager.pk].count, rows[manager.pk].followup_id) == (1, nobody.followups.get().pk)
-    assert {n.email_state for n in overdue} == {"pending"} and {n.read_at for n in overdue} == {None}
+    assert {n.email_state for n in overdue} == {"pending"} and {n.read_at for n in overdue} == {
+        None
+    }
     assert {n.created_at for n in overdue} == {at(19, 10)}
 
 
@@ -187,13 +205,21 @@ def test_a_team_lead_who_is_also_an_assignee_is_told_once_per_batch(campaign, re
 
 
 @pytest.mark.django_db
-def test_a_notification_lists_at_most_a_hundred_follow_ups_but_counts_them_all(campaign, rep, manager):
-    leads = [receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True) for _ in range(60)]
+def test_a_notification_lists_at_most_a_hundred_follow_ups_but_counts_them_all(
+    campaign, rep, manager
+):
+    leads = [
+        receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+        for _ in range(60)
+    ]
     FollowUp.objects.filter(lead__in=leads).update(assignee=rep)
     sweep_overdue(now=at(19, 10), batch_size=500)
     told = Notification.objects.get(kind="overdue", recipient=rep)
     assert told.count == 120 and len(told.followup_ids) == 100
-    assert set(told.followup_ids) <= set(FollowUp.objects.filter(lead__in=leads).values_list("pk", flat=True))
+    assert set(told.followup_ids) <= set(
+        FollowUp.objects.filter(lead__in=leads).values_list("pk", flat=True)
+    )
+
 
 @pytest.mark.django_db
 def test_notification_emails_are_claimed_so_a_second_sender_sends_nothing(printed_lead, rep):
@@ -225,7 +251,8 @@ def test_sweep_command_rejects_a_bad_time_with_a_message():
 
 def _make_overdue(campaign, count):
     return [
-        receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True) for _ in range(count)
+        receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+        for _ in range(count)
     ]
 
 
@@ -245,7 +272,9 @@ def test_two_sweeps_at_once_on_two_connections_escalate_each_follow_up_once(camp
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_competing_sweep_injected_mid_batch_skips_the_claimed_rows(campaign, rep, manager, monkeypatch):
+def test_a_competing_sweep_injected_mid_batch_skips_the_claimed_rows(
+    campaign, rep, manager, monkeypatch
+):
     _make_overdue(campaign, 5)
     now = at(19, 10)
     competitor = {}
@@ -255,6 +284,7 @@ def test_a_competing_sweep_injected_mid_batch_skips_the_claimed_rows(campaign, r
         # Rows are claimed (locked) but not committed: run a whole second sweep now, on its
         # own connection, exactly at this point.
         if not competitor:
+
             def run():
                 from django.db import connections
 
@@ -275,7 +305,9 @@ def test_a_competing_sweep_injected_mid_batch_skips_the_claimed_rows(campaign, r
 
 
 @pytest.mark.django_db
-def test_a_lead_with_two_follow_ups_due_for_reassignment_moves_once(campaign, rep, second_rep, manager):
+def test_a_lead_with_two_follow_ups_due_for_reassignment_moves_once(
+    campaign, rep, second_rep, manager
+):
     from accounts.models import Role
 
     UserFactory(username="third", role=Role.REP, team=rep.team)

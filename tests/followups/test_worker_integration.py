@@ -29,7 +29,9 @@ WAIT_LIMIT = 120  # seconds; a bound on polling another process, not a sleep in 
 def _database_url() -> str:
     db = connection.settings_dict
     if connection.vendor == "postgresql":
-        return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        return (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        )
     return f"sqlite:///{db['NAME']}"
 
 
@@ -70,9 +72,27 @@ def _start_worker(queue: str, extra_env: dict, mail_dir: Path, log: Path) -> sub
         "LEADBRIDGE_SWEEP_BATCH_SIZE": "10",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "leadbridge", "worker", "--pool", "solo", "-Q", queue,
-         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"),
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "leadbridge",
+            "worker",
+            "--pool",
+            "solo",
+            "-Q",
+            queue,
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
     )
 
 
@@ -88,8 +108,16 @@ def _overdue_followups(count_leads: int, rep) -> int:
     now = timezone.now()
     received = now - timedelta(days=30)
     leads = Lead.objects.bulk_create(
-        Lead(company=f"Firma {i}", contact_name="Kim Kunde", email=f"k{i}@example.com", channel="website",
-             received_at=received, owner=rep, team=rep.team, dedup_key=f"e:k{i}@example.com")
+        Lead(
+            company=f"Firma {i}",
+            contact_name="Kim Kunde",
+            email=f"k{i}@example.com",
+            channel="website",
+            received_at=received,
+            owner=rep,
+            team=rep.team,
+            dedup_key=f"e:k{i}@example.com",
+        )
         for i in range(count_leads)
     )
     policy = sla_policy_for(lead=leads[0])
@@ -133,8 +161,10 @@ def test_a_worker_killed_mid_sweep_and_restarted_flags_every_follow_up_once_and_
     try:
         app.send_task("followups.tasks.sweep_overdue_task", queue=queue)
         _wait_for(
-            lambda: not FollowUp.objects.filter(escalation_level__lt=3).exists()
-            and not Notification.objects.filter(email_state="pending").exists(),
+            lambda: (
+                not FollowUp.objects.filter(escalation_level__lt=3).exists()
+                and not Notification.objects.filter(email_state="pending").exists()
+            ),
             "the second worker to finish the sweep and its emails",
         )
         app.send_task("followups.tasks.sweep_overdue_task", queue=queue)  # a doubled beat tick

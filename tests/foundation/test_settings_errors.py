@@ -98,7 +98,11 @@ def test_a_celery_worker_with_a_bad_redis_url_says_so_in_one_line():
     env = {**os.environ, "DEBUG": "true", "REDIS_URL": "http://x"}
     result = subprocess.run(
         [sys.executable, "-m", "celery", "-A", "leadbridge", "worker", "--pool", "solo"],
-        cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True, timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "REDIS_URL must look like redis://" in result.stderr

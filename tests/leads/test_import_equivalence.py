@@ -129,8 +129,14 @@ def _snapshot(outcome) -> dict:
         ],
         # the material emails the worker will send (the outbox rows)
         "material_emails": sorted(
-            (labels[m.lead_id], followup_labels.get(m.followup_id), m.material_id, m.to,
-             m.state, m.created_at)
+            (
+                labels[m.lead_id],
+                followup_labels.get(m.followup_id),
+                m.material_id,
+                m.to,
+                m.state,
+                m.created_at,
+            )
             for m in MaterialEmail.objects.all()
         ),
     }
@@ -353,9 +359,7 @@ def test_an_import_in_many_chunks_with_a_web_lead_in_between_equals_one_by_one(
             job = imports.import_run(job_id=job.pk, clock=lambda: now, chunk_size=4)
             monkeypatch.setattr(imports, "_commit_chunk", real_commit)
             assert len(calls) == 4
-            snap = _snapshot(
-                imports.Outcome(job.created_count, job.duplicate_count, job.failed)
-            )
+            snap = _snapshot(imports.Outcome(job.created_count, job.duplicate_count, job.failed))
             snap["issues"] = _issues_from_db(job)
             result_a = snap
             raise _Rollback

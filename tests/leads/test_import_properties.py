@@ -159,7 +159,9 @@ _INSTANTS = st.integers(min_value=0, max_value=4 * 60 * 60 * 10**6).map(
 @given(
     starts=st.lists(_INSTANTS, min_size=1, max_size=3),
     chunks=st.lists(
-        st.tuples(_INSTANTS, st.integers(min_value=0, max_value=120 * 10**6)), min_size=1, max_size=6
+        st.tuples(_INSTANTS, st.integers(min_value=0, max_value=120 * 10**6)),
+        min_size=1,
+        max_size=6,
     ),
     data=st.data(),
 )

@@ -10,7 +10,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--now", type=_parse_now, help="Pretend it is this moment (ISO 8601).")
-        parser.add_argument("--full", action="store_true", help="Recompute all days, not only the changed ones.")
+        parser.add_argument(
+            "--full", action="store_true", help="Recompute all days, not only the changed ones."
+        )
 
     def handle(self, *args, now=None, full=False, **options):
         self.stdout.write(dashboard_rollup_refresh(now=now or timezone.now(), full=full))

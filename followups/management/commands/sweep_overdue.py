@@ -10,7 +10,9 @@ def _parse_now(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise CommandError(f"--now {value!r} is not ISO 8601, e.g. 2026-11-23T09:30:00+01:00") from None
+        raise CommandError(
+            f"--now {value!r} is not ISO 8601, e.g. 2026-11-23T09:30:00+01:00"
+        ) from None
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
 
 
@@ -19,7 +21,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--now", type=_parse_now, help="Pretend it is this moment (ISO 8601).")
-        parser.add_argument("--no-email", action="store_true", help="Leave the emails to the worker.")
+        parser.add_argument(
+            "--no-email", action="store_true", help="Leave the emails to the worker."
+        )
 
     def handle(self, *args, now=None, no_email=False, **options):
         now = now or timezone.now()
