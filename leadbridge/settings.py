@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Database or Redis down: 503 + Retry-After, JSON under /api/, a page elsewhere.
+    "leadbridge.outages.OutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -271,6 +273,9 @@ REST_FRAMEWORK = {
 # Throttle counters: in Redis when there is one, so the limit holds across
 # gunicorn workers; in process memory otherwise (the embedded default).
 LEADBRIDGE_THROTTLE_CACHE = "throttle"
+# A Redis that does not answer costs a request at most a second per cache call:
+# its callers then carry on without it (leadbridge.outages).
+_REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "throttle": (
@@ -278,6 +283,7 @@ CACHES = {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "leadbridge-throttle",
+            "OPTIONS": _REDIS_CACHE_OPTIONS,
         }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
@@ -288,6 +294,7 @@ if REDIS_URL:
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "leadbridge-lookups",
+        "OPTIONS": _REDIS_CACHE_OPTIONS,
     }
 # Where the versions of leadbridge.lookups live (SLA policies, webhook subscriptions
 # kept in process memory): a cache every process shares; without one, on PostgreSQL
