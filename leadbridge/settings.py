@@ -142,9 +142,15 @@ REDIS_URL = redis_url("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Longer than the longest task (hard limit below), so a slow task is
-        # never handed to a second worker while the first still runs it.
-        "visibility_timeout": 3600,
+        # A late-acked message whose worker died whole (not just its child: that
+        # one is requeued at once, reject_on_worker_lost) comes back after this.
+        # It must outlast the longest hard time limit (the CSV import's, 1,900 s)
+        # so a running task is never handed to a second worker; shorter than the
+        # hour it was, so the daily digest (expires 3,600 s) still runs when it
+        # comes back. A killed sweep's message comes back expired (25 s) and is
+        # dropped: the next beat tick sweeps instead, the state being in the
+        # database. tests/foundation/test_outages.py checks the limits.
+        "visibility_timeout": 2400,
     }
 else:
     _broker_dir = DATA_DIR / "broker"

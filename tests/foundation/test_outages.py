@@ -223,3 +223,24 @@ def test_a_redis_error_that_escapes_a_view_is_a_503_not_a_500(rep, client, monke
     client.force_login(rep)
     page = client.get("/queue/", HTTP_ACCEPT_LANGUAGE="en")
     assert page.status_code == 503 and "Back in a moment" in page.content.decode()
+
+
+def test_no_task_outlives_the_brokers_visibility_timeout_and_the_digests_come_back_in_time():
+    from django.conf import settings as django_settings
+
+    import leadbridge.settings as config
+
+    if not config.REDIS_URL:
+        pytest.skip("the visibility timeout is Redis's")
+    timeout = django_settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    celery_app.loader.import_default_modules()
+    limits = [
+        task.time_limit or celery_app.conf.task_time_limit
+        for name, task in celery_app.tasks.items()
+        if not name.startswith("celery.")
+    ]
+    assert max(limits) < timeout
+    late = {"followups.tasks.send_daily_digest_task", "followups.tasks.send_weekly_summary_task"}
+    for entry in django_settings.CELERY_BEAT_SCHEDULE.values():
+        if entry["task"] in late:
+            assert timeout < entry["options"]["expires"]
