@@ -554,8 +554,8 @@ def webhook_deliveries_send(
                 report.failed += 1
             else:
                 report.retrying += 1
-        if len(ids) < batch_size:
-            break
+        # No early stop on a short batch: a delivery just made may free the next
+        # event of its lead, which this tick then sends too.
     return report
 
 

@@ -462,9 +462,13 @@ def test_a_later_event_goes_out_once_the_earlier_one_has_finally_failed(campaign
             attempts=services.MAX_ATTEMPTS - 1
         )
         now = RECEIVED + timedelta(minutes=1)
-        webhook_deliveries_send(now=now)  # the last attempt: failed for good
+        webhook_deliveries_send(now=now)  # the last attempt: failed for good; then its follower
+        assert [json.loads(b)["event"] for _h, b in receiver.calls] == [
+            "lead.created",
+            "lead.accepted",
+        ]
         receiver.status = 200
-        webhook_deliveries_send(now=now)
+        webhook_deliveries_send(now=now + timedelta(minutes=1))  # the follower's retry
         statuses = dict(WebhookDelivery.objects.values_list("event", "status"))
         assert statuses == {"lead.created": "failed", "lead.accepted": "delivered"}
     finally:
