@@ -25,6 +25,8 @@ from django.views.decorators.http import require_POST
 
 from followups.exports import csv_response
 from followups.models import FollowUp
+from leadbridge import outages
+from leadbridge.outages import CACHE_ERRORS
 from leads.imports import (
     MAX_BYTES,
     AlreadyImported,
@@ -594,12 +596,17 @@ def _rate_limited(request) -> int:
     )
     cache = caches[alias]
     key = f"webform-rate:{_client_ip(request)}"
-    if cache.add(key, 1, timeout=window):
-        return 0
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=window)
+        if cache.add(key, 1, timeout=window):
+            return 0
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=window)
+            return 0
+    except CACHE_ERRORS as exc:
+        # Open, not shut: a lead is worth more than the spam guard (the honeypot stays).
+        outages.warn("webform-rate", "Web-form rate limit off: cache unreachable (%s)", exc)
         return 0
     return window if count > limit else 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import namedtuple
+from collections import Counter, namedtuple
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
@@ -645,7 +645,9 @@ def sweep_overdue(
     2. move them one rung with a guarded UPDATE (WHERE level = previous);
     3. insert one Escalation per (follow-up, level) — unique, so a step can
        never happen twice; it is also the step's entry on the lead's timeline;
-    4. level 3 also reassigns the lead to the least-loaded available rep;
+    4. level 3 claims leads instead (_claim_leads: the lead, then its open
+       follow-ups, all with SKIP LOCKED) and reassigns each once to the
+       least-loaded available rep, taking all of its due follow-ups up the rung;
     5. one notification per recipient and kind for the batch.
     Emails go out afterwards from the notification rows (notification_emails_send).
     On PostgreSQL steps 1–3 of levels 0–2 are one statement (_claim_sql), which
@@ -729,7 +731,10 @@ def _sweep_batch(
         told = level in _SQL_TELL_KIND and all(row.assignee_id is not None for row in rows)
         to_notify = [] if told else rows
     else:
-        rows = _claim_orm(level=level, column=column, guard=guard, now=now, size=size)
+        if level == Escalation.Level.REASSIGNED:
+            rows = _claim_leads(now=now, size=size)
+        else:
+            rows = _claim_orm(level=level, column=column, guard=guard, now=now, size=size)
         if not rows:
             return 0
         new_owner = _reassign(rows=rows, now=now, report=report) if level == 3 else {}
@@ -783,6 +788,54 @@ def _claim_orm(*, level: int, column: str, guard: Q, now: datetime, size: int) -
     ids = [row.pk for row in rows]
     moved = (
         FollowUp.objects.filter(guard, pk__in=ids).update(**_step_changes(level, now)) if ids else 0
+    )
+    if moved != len(ids):  # cannot happen under the row locks; roll back rather than guess
+        raise RuntimeError(f"sweep claimed {len(ids)} follow-ups but moved {moved}")
+    return rows
+
+
+def _claim_leads(*, now: datetime, size: int) -> list[_Claimed]:
+    """Level 3 claims leads, not follow-ups: a reassignment moves the lead and all its
+    open follow-ups, so every due follow-up of a claimed lead takes the step with it
+    (one REASSIGNED per lead and step, however its follow-ups fall into batches).
+
+    Lock order, the same for every sweep: the leads (pk order), then their open
+    follow-ups. Both with SKIP LOCKED, so a sweep never waits for a row and two
+    sweeps cannot deadlock; a lead with a follow-up locked elsewhere (another
+    sweep's batch, a rep completing it) is left for the next tick.
+    """
+    due = FollowUp.objects.filter(
+        completed_at__isnull=True,
+        escalation_level=Escalation.Level.MANAGER,
+        reassign_at__lte=now,
+    )
+    candidates = due.order_by("reassign_at", "pk").values_list("lead_id", flat=True)[:size]
+    teams = dict(
+        Lead.objects.filter(pk__in=list(dict.fromkeys(candidates)))
+        .order_by("pk")
+        .select_for_update(skip_locked=True, no_key=True)  # intake's FK checks still pass
+        .values_list("pk", "team_id")
+    )
+    open_followups = FollowUp.objects.filter(lead_id__in=list(teams), completed_at__isnull=True)
+    locked = list(
+        open_followups.order_by("pk")
+        .select_for_update(skip_locked=True)
+        .values_list("pk", "lead_id", "assignee_id", "escalation_level", "reassign_at")
+    )
+    # Read after the locks: a lead another sweep reassigned meanwhile has nothing due.
+    expected = Counter(open_followups.values_list("lead_id", flat=True))
+    got = Counter(lead_id for _pk, lead_id, *_rest in locked)
+    rows = [
+        _Claimed(pk, lead_id, assignee_id, teams[lead_id])
+        for pk, lead_id, assignee_id, level, reassign_at in locked
+        if got[lead_id] == expected[lead_id]
+        and level == Escalation.Level.MANAGER
+        and reassign_at <= now
+    ]
+    rows.sort(key=lambda row: (row.lead_id, row.pk))
+    ids = [row.pk for row in rows]
+    moved = FollowUp.objects.filter(pk__in=ids, escalation_level=Escalation.Level.MANAGER).update(
+        **_step_changes(Escalation.Level.REASSIGNED, now)
     )
     if moved != len(ids):  # cannot happen under the row locks; roll back rather than guess
         raise RuntimeError(f"sweep claimed {len(ids)} follow-ups but moved {moved}")

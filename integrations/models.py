@@ -200,7 +200,7 @@ class WebhookDelivery(models.Model):
         "followups.FollowUp", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     occurred_at = models.DateTimeField(_("occurred"))
-    # Rendered at the first attempt and kept, so every retry sends the same body.
+    # Written with the event (the lead as it was then), so every retry sends the same body.
     payload = models.JSONField(null=True, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
@@ -234,6 +234,12 @@ class WebhookDelivery(models.Model):
                 fields=["last_attempt_at"],
                 condition=Q(status="sending"),
                 name="webhook_delivery_stale",
+            ),
+            # webhook_deliveries_send: is an earlier event of this lead still unfinished?
+            models.Index(
+                fields=["subscription", "lead", "id"],
+                condition=Q(status__in=["pending", "sending"]),
+                name="webhook_delivery_unfinished",
             ),
             # The integrations page: a subscription's latest deliveries.
             models.Index(fields=["subscription", "-created_at"], name="webhook_delivery_recent"),

@@ -16,12 +16,13 @@ import logging
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from accounts.models import User
 from followups.models import FollowUp
@@ -195,25 +196,22 @@ def webhook_deliveries_for_leads(*, event: str, lead_ids: list[int], now: dateti
     """Queue lead.created / lead.accepted / lead.rejected for subscribers who may see the leads.
 
     Called inside the transaction that made the change (lead_receive,
-    lead_decide, bulk intake): the delivery exists exactly when the change does.
-    With no subscriber this is one query.
+    lead_decide, bulk intake): the delivery exists exactly when the change does,
+    and its body shows the lead as the change left it. With no subscriber this
+    is one query.
     """
     if not lead_ids:
         return 0
     subscriptions = _subscriptions_for(event)
     created = 0
+    snapshots = _Snapshots()
     for sub in subscriptions:
-        visible = Lead.objects.visible_to(sub.user).filter(pk__in=lead_ids)
+        visible = list(
+            Lead.objects.visible_to(sub.user).filter(pk__in=lead_ids).values_list("pk", flat=True)
+        )
+        snapshots.read(lead_ids=visible, now=now)
         deliveries = [
-            WebhookDelivery(
-                subscription=sub,
-                event=event,
-                subject=f"lead:{pk}",
-                lead_id=pk,
-                occurred_at=now,
-                next_attempt_at=now,
-            )
-            for pk in visible.values_list("pk", flat=True)
+            _delivery(sub, event, f"lead:{pk}", now, snapshots, lead_id=pk) for pk in visible
         ]
         # A unique (subscription, event, subject) makes a repeated enqueue a no-op.
         WebhookDelivery.objects.bulk_create(deliveries, batch_size=2000, ignore_conflicts=True)
@@ -252,19 +250,27 @@ def webhook_deliveries_for_overdue(*, followup_ids: list[int], now: datetime) ->
         return 0
     followups = FollowUp.objects.filter(pk__in=followup_ids)
     created = 0
+    snapshots = _Snapshots()
     for sub in subscriptions:
-        rows = followups.filter(lead__in=Lead.objects.visible_to(sub.user)).values_list(
-            "pk", "lead_id"
+        rows = list(
+            followups.filter(lead__in=Lead.objects.visible_to(sub.user)).values_list(
+                "pk", "lead_id"
+            )
+        )
+        snapshots.read(
+            lead_ids=[lead_id for _pk, lead_id in rows],
+            followup_ids=[pk for pk, _lead_id in rows],
+            now=now,
         )
         deliveries = [
-            WebhookDelivery(
-                subscription=sub,
-                event=Event.FOLLOWUP_OVERDUE,
-                subject=f"followup:{pk}",
+            _delivery(
+                sub,
+                Event.FOLLOWUP_OVERDUE,
+                f"followup:{pk}",
+                now,
+                snapshots,
                 lead_id=lead_id,
                 followup_id=pk,
-                occurred_at=now,
-                next_attempt_at=now,
             )
             for pk, lead_id in rows
         ]
@@ -310,28 +316,70 @@ def webhook_verify(
     return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
-def webhook_payload(delivery: WebhookDelivery) -> dict:
-    """The body's JSON: the event and the current state of its lead (and follow-up)."""
-    from followups.api import FollowUpSerializer
-    from leads.api import LeadSerializer
+class _Snapshots:
+    """The leads and follow-ups of an event as it happens, JSON-ready, each read once."""
 
+    def __init__(self):
+        self.leads: dict[int, dict | None] = {}
+        self.followups: dict[int, dict | None] = {}
+
+    def read(self, *, lead_ids, followup_ids=(), now: datetime) -> None:
+        from followups.api import FollowUpSerializer
+        from leads.api import LeadSerializer
+
+        missing = {pk for pk in lead_ids if pk not in self.leads}
+        for lead in Lead.objects.filter(pk__in=missing):
+            self.leads[lead.pk] = _json(LeadSerializer(lead).data)
+        missing = {pk for pk in followup_ids if pk not in self.followups}
+        for followup in FollowUp.objects.filter(pk__in=missing):
+            self.followups[followup.pk] = _json(
+                FollowUpSerializer(followup, context={"now": now}).data
+            )
+
+
+def _json(data) -> dict:
+    return json.loads(json.dumps(data, default=str))
+
+
+def _delivery(sub, event, subject, now, snapshots: _Snapshots, **about) -> WebhookDelivery:
+    """A delivery row whose body is written now: the state when the event happened."""
+    delivery = WebhookDelivery(
+        subscription=sub,
+        event=event,
+        subject=subject,
+        event_id=uuid.uuid4(),
+        occurred_at=now,
+        next_attempt_at=now,
+        **about,
+    )
+    delivery.payload = _envelope(delivery, snapshots)
+    return delivery
+
+
+def _envelope(delivery: WebhookDelivery, snapshots: _Snapshots) -> dict:
     data: dict = {}
     if delivery.lead_id:
-        lead = Lead.objects.filter(pk=delivery.lead_id).first()
-        data["lead"] = LeadSerializer(lead).data if lead else None
+        data["lead"] = snapshots.leads.get(delivery.lead_id)
     if delivery.followup_id:
-        followup = FollowUp.objects.filter(pk=delivery.followup_id).first()
-        data["followup"] = (
-            FollowUpSerializer(followup, context={"now": delivery.occurred_at}).data
-            if followup
-            else None
-        )
+        data["followup"] = snapshots.followups.get(delivery.followup_id)
     return {
         "id": str(delivery.event_id),
         "event": delivery.event,
         "occurred_at": delivery.occurred_at.isoformat(),
-        "data": json.loads(json.dumps(data, default=str)),
+        "data": data,
     }
+
+
+def webhook_payload(delivery: WebhookDelivery) -> dict:
+    """The body of a delivery queued without one (before bodies were written at the
+    event): the event and the current state of its lead (and follow-up)."""
+    snapshots = _Snapshots()
+    snapshots.read(
+        lead_ids=[delivery.lead_id] if delivery.lead_id else [],
+        followup_ids=[delivery.followup_id] if delivery.followup_id else [],
+        now=delivery.occurred_at,
+    )
+    return _envelope(delivery, snapshots)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -362,6 +410,14 @@ def _post(*, url: str, body: bytes, headers: dict, timeout: float) -> tuple[int 
         return None, str(reason)[:500] or exc.__class__.__name__
 
 
+# A subscription's deliveries about the same lead that are not done yet.
+_unfinished = WebhookDelivery.objects.filter(
+    subscription=OuterRef("subscription"),
+    lead=OuterRef("lead"),
+    status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.SENDING],
+)
+
+
 def _claim(*, now: datetime, size: int) -> list[int]:
     """Take up to `size` due deliveries: pending and due, or claims gone stale."""
     due = Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now) | Q(
@@ -374,6 +430,9 @@ def _claim(*, now: datetime, size: int) -> list[int]:
                 next_attempt_at__lte=now,
                 subscription__is_active=True,
             )
+            # Per lead in order: a later event waits while an earlier one is still
+            # pending or sending (delivered or failed for good lets it go).
+            .exclude(Exists(_unfinished.filter(pk__lt=OuterRef("pk"))))
             .order_by("next_attempt_at", "pk")
             .select_for_update(skip_locked=True, of=("self",))
             .values_list("pk", flat=True)[:size]
@@ -472,9 +531,10 @@ def webhook_deliveries_send(
 
     Steps, per batch:
     1. claim due rows (FOR UPDATE SKIP LOCKED + guarded UPDATE to sending,
-       attempts + 1) and commit, so no other worker takes them;
-    2. render the payload at the first attempt and keep it (retries send the
-       same body), sign it, POST it with a timeout;
+       attempts + 1) and commit, so no other worker takes them; a row waits
+       while an earlier event of its lead (same subscription) is unfinished;
+    2. sign the body written when the event happened (retries send the same
+       body), POST it with a timeout;
     3. 2xx → delivered; otherwise back to pending at now + backoff, or failed
        after MAX_ATTEMPTS. A worker killed between 1 and 3 leaves the row in
        sending; it is taken again after STALE_CLAIM (at least once delivery).
@@ -494,8 +554,8 @@ def webhook_deliveries_send(
                 report.failed += 1
             else:
                 report.retrying += 1
-        if len(ids) < batch_size:
-            break
+        # No early stop on a short batch: a delivery just made may free the next
+        # event of its lead, which this tick then sends too.
     return report
 
 

@@ -3,7 +3,8 @@
 A counter per (who, window) with cache.add + cache.incr: O(1) per request, and
 atomic on Redis, so the limit holds across gunicorn workers. DRF's own
 SimpleRateThrottle keeps a list of every request time, which costs more the
-higher the rate.
+higher the rate. With Redis unreachable the throttle lets requests through
+(and says so in the log, leadbridge.outages).
 """
 
 import time
@@ -12,6 +13,9 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import BaseThrottle
+
+from leadbridge import outages
+from leadbridge.outages import CACHE_ERRORS
 
 from .models import ApiToken
 
@@ -63,7 +67,12 @@ class TokenRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // period)
         key = f"throttle:{scope}:{who}:{window}"
-        count = _hit(caches[settings.LEADBRIDGE_THROTTLE_CACHE], key, period + 1)
+        try:
+            count = _hit(caches[settings.LEADBRIDGE_THROTTLE_CACHE], key, period + 1)
+        except CACHE_ERRORS as exc:
+            # Open, not shut: intake needs Redis for nothing but this count.
+            outages.warn("throttle", "API throttle off: cache unreachable (%s)", exc)
+            return True
         if count <= limit:
             return True
         self._wait = (window + 1) * period - now

@@ -29,6 +29,10 @@ a first LISTEN would only start at commit, so there every call reads the
 database. (A pooler in transaction mode, e.g. PgBouncer, does not keep LISTEN:
 set REDIS_URL there.)
 
+While Redis is unreachable every call reads the database and nothing is kept
+(leadbridge.outages); a write that could not set its version sets one when the
+writing process next reaches Redis.
+
 With neither (the embedded default: SQLite, no Redis) processes could not tell
 each other, so every call reads the database, as before.
 What invalidates: saves and deletes (signals) and QuerySet.update / bulk_create of
@@ -48,6 +52,9 @@ from django.core.signals import request_finished, request_started
 from django.db import DatabaseError, connection, models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from . import outages
+from .outages import CACHE_ERRORS
+
 
 class Lookup:
     def __init__(self, name: str):
@@ -57,16 +64,24 @@ class Lookup:
         # Inside a request the version is read once, at the first get().
         self._in_request = False
         self._checked = False
+        # A new version this process could not set (Redis down): set once it is back.
+        self._lost_bump = False
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
         """The value for `key`, computed (read from the database) at most once per version."""
         shared = self._shared()
         if not (self._in_request and self._checked and self._version is not None):
             if shared is not None:
-                version = shared.get(self._cache_key)
-                if version is None:
-                    shared.add(self._cache_key, uuid.uuid4().hex, None)
-                    version = shared.get(self._cache_key)
+                try:
+                    version = self._shared_version(shared)
+                except CACHE_ERRORS as exc:
+                    # Redis down: read the database, keep nothing (nobody could
+                    # tell this process of a change meanwhile).
+                    outages.warn(
+                        "lookups", "Lookups read the database: cache unreachable (%s)", exc
+                    )
+                    self.clear_local()
+                    return compute()
             else:
                 version = notifications.generation()
                 if version is None:
@@ -83,6 +98,17 @@ class Lookup:
         if value is not None and self._version == version:
             self._values[key] = value
         return value
+
+    def _shared_version(self, shared) -> str:
+        if self._lost_bump:
+            # A write during an outage could not tell the others: tell them now.
+            shared.set(self._cache_key, uuid.uuid4().hex, None)
+            self._lost_bump = False
+        version = shared.get(self._cache_key)
+        if version is None:
+            shared.add(self._cache_key, uuid.uuid4().hex, None)
+            version = shared.get(self._cache_key)
+        return version
 
     def invalidate(self) -> None:
         """Every process reads afresh: now, and again once the current transaction commits.
@@ -105,7 +131,11 @@ class Lookup:
         self.clear_local()
         shared = self._shared()
         if shared is not None:
-            shared.set(self._cache_key, uuid.uuid4().hex, None)
+            try:
+                shared.set(self._cache_key, uuid.uuid4().hex, None)
+            except CACHE_ERRORS as exc:
+                outages.warn("lookups", "Lookups read the database: cache unreachable (%s)", exc)
+                self._lost_bump = True
         elif notify:
             # PostgreSQL delivers it when the writing transaction commits.
             notifications.notify()

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Database or Redis down: 503 + Retry-After, JSON under /api/, a page elsewhere.
+    "leadbridge.outages.OutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -140,9 +142,15 @@ REDIS_URL = redis_url("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Longer than the longest task (hard limit below), so a slow task is
-        # never handed to a second worker while the first still runs it.
-        "visibility_timeout": 3600,
+        # A late-acked message whose worker died whole (not just its child: that
+        # one is requeued at once, reject_on_worker_lost) comes back after this.
+        # It must outlast the longest hard time limit (the CSV import's, 1,900 s)
+        # so a running task is never handed to a second worker; shorter than the
+        # hour it was, so the daily digest (expires 3,600 s) still runs when it
+        # comes back. A killed sweep's message comes back expired (25 s) and is
+        # dropped: the next beat tick sweeps instead, the state being in the
+        # database. tests/foundation/test_outages.py checks the limits.
+        "visibility_timeout": 2400,
     }
 else:
     _broker_dir = DATA_DIR / "broker"
@@ -271,6 +279,9 @@ REST_FRAMEWORK = {
 # Throttle counters: in Redis when there is one, so the limit holds across
 # gunicorn workers; in process memory otherwise (the embedded default).
 LEADBRIDGE_THROTTLE_CACHE = "throttle"
+# A Redis that does not answer costs a request at most a second per cache call:
+# its callers then carry on without it (leadbridge.outages).
+_REDIS_CACHE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "throttle": (
@@ -278,6 +289,7 @@ CACHES = {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "leadbridge-throttle",
+            "OPTIONS": _REDIS_CACHE_OPTIONS,
         }
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"}
@@ -288,6 +300,7 @@ if REDIS_URL:
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "leadbridge-lookups",
+        "OPTIONS": _REDIS_CACHE_OPTIONS,
     }
 # Where the versions of leadbridge.lookups live (SLA policies, webhook subscriptions
 # kept in process memory): a cache every process shares; without one, on PostgreSQL

@@ -400,3 +400,76 @@ def test_a_name_that_leads_to_a_private_address_gets_nothing_when_delivering(
     webhook_deliveries_send(now=delivery.next_attempt_at, timeout=2)
     delivery.refresh_from_db()
     assert delivery.status == "delivered" and len(receiver.calls) == 1
+
+
+@pytest.mark.django_db
+def test_lead_created_shows_the_lead_as_it_was_received_even_after_a_rejection(
+    campaign, rep, marketer, receiver
+):
+    webhook_subscription_create(
+        user=marketer, name="CRM", url=receiver.url, events=["lead.created", "lead.rejected"]
+    )
+    lead = receive_lead(campaign=campaign, received_at=RECEIVED, now=RECEIVED)
+    later = RECEIVED + timedelta(hours=2)
+    lead_decide(lead=lead, by=rep, at=later, decision="rejected", reason="no_budget")
+    webhook_deliveries_send(now=later)
+    webhook_deliveries_send(now=later)
+    bodies = {json.loads(body)["event"]: json.loads(body) for _headers, body in receiver.calls}
+    created, rejected = bodies["lead.created"], bodies["lead.rejected"]
+    assert created["data"]["lead"]["decision"] != "rejected"
+    assert rejected["data"]["lead"]["decision"] == "rejected"
+    delivery = WebhookDelivery.objects.get(event="lead.created")
+    assert created["id"] == str(delivery.event_id)
+    assert datetime.fromisoformat(created["occurred_at"]) == delivery.occurred_at == RECEIVED
+
+
+@pytest.mark.django_db
+def test_a_leads_events_are_delivered_in_order_through_a_receiver_outage(campaign, rep, marketer):
+    receiver = Receiver(status=503)
+    try:
+        webhook_subscription_create(
+            user=marketer, name="CRM", url=receiver.url, events=["lead.created", "lead.rejected"]
+        )
+        lead = receive_lead(campaign=campaign, received_at=RECEIVED, now=RECEIVED)
+        now = WebhookDelivery.objects.get().next_attempt_at
+        webhook_deliveries_send(now=now)  # lead.created fails: retried in 30 s
+        rejected_at = now + timedelta(seconds=5)
+        lead_decide(lead=lead, by=rep, at=rejected_at, decision="rejected", reason="no_budget")
+        # lead.rejected is due, but waits for lead.created's retry.
+        webhook_deliveries_send(now=rejected_at)
+        assert [json.loads(body)["event"] for _h, body in receiver.calls] == ["lead.created"]
+        receiver.status = 200
+        retry_at = WebhookDelivery.objects.get(event="lead.created").next_attempt_at
+        for tick in range(3):
+            webhook_deliveries_send(now=retry_at + timedelta(seconds=15 * tick))
+        events = [json.loads(body)["event"] for _h, body in receiver.calls]
+        assert events == ["lead.created", "lead.created", "lead.rejected"]
+        assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
+    finally:
+        receiver.close()
+
+
+@pytest.mark.django_db
+def test_a_later_event_goes_out_once_the_earlier_one_has_finally_failed(campaign, rep, marketer):
+    receiver = Receiver(status=500)
+    try:
+        webhook_subscription_create(
+            user=marketer, name="CRM", url=receiver.url, events=["lead.created", "lead.accepted"]
+        )
+        lead = receive_lead(campaign=campaign, received_at=RECEIVED, now=RECEIVED)
+        lead_decide(lead=lead, by=rep, at=RECEIVED, decision="accepted")
+        WebhookDelivery.objects.filter(event="lead.created").update(
+            attempts=services.MAX_ATTEMPTS - 1
+        )
+        now = RECEIVED + timedelta(minutes=1)
+        webhook_deliveries_send(now=now)  # the last attempt: failed for good; then its follower
+        assert [json.loads(b)["event"] for _h, b in receiver.calls] == [
+            "lead.created",
+            "lead.accepted",
+        ]
+        receiver.status = 200
+        webhook_deliveries_send(now=now + timedelta(minutes=1))  # the follower's retry
+        statuses = dict(WebhookDelivery.objects.values_list("event", "status"))
+        assert statuses == {"lead.created": "failed", "lead.accepted": "delivered"}
+    finally:
+        receiver.close()

@@ -353,3 +353,59 @@ def test_a_backlog_is_worked_on_several_connections_and_each_step_still_happens_
     told = Notification.objects.filter(kind="escalated", recipient=manager)
     assert sum(told.values_list("count", flat=True)) == 80
     assert sweep_overdue(now=now, batch_size=8, workers=2).overdue == 0
+
+
+@pytest.mark.django_db
+def test_a_lead_whose_follow_ups_fall_into_different_batches_is_reassigned_once(
+    campaign, rep, second_rep, manager, settings
+):
+    # One follow-up per batch: the lead's material and decision follow-ups are
+    # claimed by two batches of one pass; the second must not move the lead again.
+    settings.LEADBRIDGE_SWEEP_BATCH_SIZE = 1
+    UserFactory(username="third", role=Role.REP, team=rep.team)
+    leads = [
+        receive_lead(campaign=campaign, received_at=RECEIVED, requests_material=True)
+        for _ in range(3)
+    ]
+    for lead in leads:
+        lead.followups.update(assignee=rep)
+    report = sweep_overdue(now=at(30, 10), workers=1)
+    assert report.reassigned == 6
+    for lead in leads:
+        assert lead.events.filter(kind=LeadEvent.Kind.REASSIGNED).count() == 1
+        assert len(set(lead.followups.values_list("assignee", flat=True))) == 1
+    _assert_nobody_told_both(leads)
+
+
+def _assert_nobody_told_both(leads):
+    """No rep is told "assigned to you" and "taken from you" for one lead."""
+    told: dict[tuple[int, str], set[int]] = {}
+    for note in Notification.objects.filter(kind__in=["reassigned_to", "reassigned_from"]):
+        for followup_id in note.followup_ids:
+            told.setdefault((followup_id, note.kind), set()).add(note.recipient_id)
+    for lead in leads:
+        for followup_id in lead.followups.values_list("pk", flat=True):
+            given = told.get((followup_id, "reassigned_to"), set())
+            taken = told.get((followup_id, "reassigned_from"), set())
+            assert len(given) == 1 and not given & taken
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_reassigning_leads_across_batch_boundaries_neither_deadlock_nor_double(
+    campaign, rep, second_rep, manager
+):
+    # 40 leads of two follow-ups each, batches of 3: a lead's follow-ups straddle
+    # batches, and both sweeps reach the same leads at once.
+    for name in ("third", "fourth"):
+        UserFactory(username=name, role=Role.REP, team=rep.team)
+    leads = _make_overdue(campaign, 40)
+    FollowUp.objects.update(assignee=rep)
+    now = at(30, 10)
+    at_once(*[lambda: sweep_overdue(now=now, batch_size=3, workers=1)] * 2)
+    # What one pass left (a lead locked by the other sweep waits for the next tick):
+    sweep_overdue(now=now, batch_size=3, workers=1)
+    assert Escalation.objects.filter(level=3).count() == FollowUp.objects.count() == 80
+    for lead in leads:
+        assert lead.events.filter(kind=LeadEvent.Kind.REASSIGNED).count() == 1
+    _assert_nobody_told_both(leads)

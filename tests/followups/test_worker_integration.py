@@ -2,6 +2,7 @@
 
 import email
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,7 +62,9 @@ def broker(tmp_path):
     app.close()
 
 
-def _start_worker(queue: str, extra_env: dict, mail_dir: Path, log: Path) -> subprocess.Popen:
+def _start_worker(
+    queue: str, extra_env: dict, mail_dir: Path, log: Path, level: str = "warning"
+) -> subprocess.Popen:
     env = {
         **os.environ,
         **extra_env,
@@ -87,7 +90,7 @@ def _start_worker(queue: str, extra_env: dict, mail_dir: Path, log: Path) -> sub
             "--without-gossip",
             "--without-mingle",
             "-l",
-            "warning",
+            level,
         ],
         cwd=ROOT,
         env=env,
@@ -181,5 +184,62 @@ def test_a_worker_killed_mid_sweep_and_restarted_flags_every_follow_up_once_and_
     assert sent + notifications.filter(email_state="sending").count() == notifications.count()
     mails = _sent_mails(mail_dir)
     assert len(mails) == sent
+    keys = [(m["To"], m["Subject"], m.get_payload()) for m in mails]
+    assert len(set(keys)) == len(keys), "an email went out twice"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ten_minutes_of_beat_ticks_without_a_worker_are_worked_once_when_one_starts(
+    broker, tmp_path, rep, manager
+):
+    """Beat kept ticking while no worker ran: what it queued expires, the backlog is swept once."""
+    app, queue, env = broker
+    UserFactory(username="backup", role="rep", team=rep.team)
+    total = _overdue_followups(40, rep)
+    mail_dir = tmp_path / "mail"
+    mail_dir.mkdir()
+    now = timezone.now()
+    sent, live = 0, 0
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        if not isinstance(entry["schedule"], float):
+            continue  # the 07:00 crontabs: not due in these ten minutes
+        interval, expires = entry["schedule"], entry["options"]["expires"]
+        ticks = int(600 // interval)
+        for k in range(ticks + 1):
+            tick = now - timedelta(seconds=600 - k * interval)
+            app.send_task(entry["task"], queue=queue, expires=tick + timedelta(seconds=expires))
+            sent += 1
+            live += tick + timedelta(seconds=expires) > now + timedelta(seconds=5)
+    assert live == len(
+        [e for e in settings.CELERY_BEAT_SCHEDULE.values() if isinstance(e["schedule"], float)]
+    )
+
+    log = tmp_path / "worker.log"
+    worker = _start_worker(queue, env, mail_dir, log, level="info")
+    try:
+        _wait_for(
+            lambda: log.read_text().count("Discarding revoked task") >= sent - live,
+            "the worker to drop the expired ticks",
+        )
+        _wait_for(
+            lambda: (
+                not FollowUp.objects.filter(escalation_level__lt=3).exists()
+                and not Notification.objects.filter(email_state="pending").exists()
+            ),
+            "the one live sweep and its emails",
+        )
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+
+    text = log.read_text()
+    # The ticks still live when beat queued them ran (one sweep); the rest were dropped
+    # (a live one may expire too while the worker starts: dropped, never run late).
+    assert sent - live <= text.count("Discarding revoked task") <= sent - 1
+    assert len(re.findall(r"sweep_overdue_task\[[^]]+\] succeeded", text)) == 1
+    for level in (1, 2, 3):
+        assert Escalation.objects.filter(level=level).count() == total
+    mails = _sent_mails(mail_dir)
+    assert len(mails) == Notification.objects.filter(email_state="sent").count() > 0
     keys = [(m["To"], m["Subject"], m.get_payload()) for m in mails]
     assert len(set(keys)) == len(keys), "an email went out twice"

@@ -1,0 +1,85 @@
+"""What LeadBridge does while PostgreSQL or Redis is unreachable.
+
+Redis holds nothing essential (leads, follow-ups, emails and webhooks live in
+PostgreSQL): the callers that read it through a cache (leadbridge.lookups, the
+API and web-form throttles) catch CACHE_ERRORS, carry on without it and say so
+with warn(), at most once a minute per subject so an outage does not flood the
+logs. Whatever else escapes a view — the database gone, the broker gone while
+enqueueing — OutageMiddleware answers with 503 and Retry-After: the API's JSON
+error shape under /api/, a translated page in the browser.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+# A cache that cannot be reached (Django's RedisCache raises redis-py's errors).
+CACHE_ERRORS = (RedisConnectionError, RedisTimeoutError)
+# Errors that mean "a service is down", not "a bug": 503, try again later.
+OUTAGE_ERRORS = (OperationalError, InterfaceError, BrokerError, *CACHE_ERRORS)
+RETRY_AFTER = 30  # seconds; a restart of PostgreSQL or Redis takes about that
+
+_WARN_EVERY = 60.0
+_last_warned: dict[str, float] = {}
+_warn_lock = threading.Lock()
+
+
+def warn(subject: str, message: str, *args) -> None:
+    """Log a WARNING for `subject`, at most once every minute per process."""
+    now = time.monotonic()
+    with _warn_lock:
+        last = _last_warned.get(subject)
+        if last is not None and now - last < _WARN_EVERY:
+            return
+        _last_warned[subject] = now
+    log.warning(message, *args)
+
+
+class OutageMiddleware:
+    """503 + Retry-After for OUTAGE_ERRORS that escape a view (DRF re-raises them)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, OUTAGE_ERRORS):
+            return None
+        warn(
+            f"503:{exception.__class__.__name__}",
+            "Answering 503: %s: %s",
+            exception.__class__.__name__,
+            exception,
+        )
+        if request.path.startswith("/api/"):
+            from integrations.errors import error_body
+
+            response = JsonResponse(
+                error_body(
+                    status_code=503,
+                    code="service_unavailable",
+                    detail=_("The service is briefly unavailable. Please try again shortly."),
+                ),
+                status=503,
+            )
+        else:
+            # No request context: its processors would read the database that is down.
+            response = HttpResponse(
+                render_to_string("503.html", {"retry_after": RETRY_AFTER}), status=503
+            )
+        response["Retry-After"] = str(RETRY_AFTER)
+        return response
