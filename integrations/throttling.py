@@ -13,6 +13,8 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import BaseThrottle
 
+from leadbridge.client import client_ip
+
 from .models import ApiToken
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -68,6 +70,11 @@ class TokenRateThrottle(BaseThrottle):
             return True
         self._wait = (window + 1) * period - now
         return False
+
+    def get_ident(self, request):
+        # DRF's get_ident trusts X-Forwarded-For unless NUM_PROXIES is set: a client
+        # rotating the header would get a fresh allowance of password guesses each time.
+        return client_ip(request)
 
     def wait(self):
         return max(1, round(getattr(self, "_wait", 1)))
