@@ -9,6 +9,7 @@ from integrations.models import Scope
 from integrations.permissions import CampaignEditors
 
 from .models import Campaign, InfoMaterial
+from .services import campaign_create, campaign_update
 
 
 class InfoMaterialSerializer(ApiModelSerializer):
@@ -22,6 +23,16 @@ class CampaignSerializer(ApiModelSerializer):
     materials = StrictPrimaryKeyRelatedField(
         queryset=InfoMaterial.objects.all(), many=True, required=False
     )
+    signoff_withdrawn = serializers.SerializerMethodField(
+        help_text=_(
+            "True when this write changed the follow-up plan (team, channel, window, "
+            "expected responses or SLA policy) and so withdrew sales' sign-off: the team "
+            "lead signs the new plan again."
+        )
+    )
+
+    def get_signoff_withdrawn(self, campaign) -> bool:
+        return getattr(campaign, "signoff_withdrawn", False)
 
     class Meta:
         model = Campaign
@@ -40,6 +51,7 @@ class CampaignSerializer(ApiModelSerializer):
             "team",
             "sla_policy",
             "signed_off_at",
+            "signoff_withdrawn",
             "consent_text",
             "form_key",
             "created_at",
@@ -92,8 +104,23 @@ class CampaignViewSet(
     def get_queryset(self):
         return Campaign.objects.select_related("owner", "team").prefetch_related("materials")
 
+    # Writes go through the services, as the campaign pages' do: an edit of the plan
+    # withdraws the sign-off there (campaign_update), never past it.
     def perform_create(self, serializer):
-        serializer.save(owner=self.request.user)
+        fields = dict(serializer.validated_data)
+        materials = fields.pop("materials", [])
+        serializer.instance = campaign_create(
+            by=self.request.user, fields=fields, materials=materials
+        )
+
+    def perform_update(self, serializer):
+        fields = dict(serializer.validated_data)
+        materials = fields.pop("materials", None)
+        campaign, withdrawn = campaign_update(
+            campaign=serializer.instance, by=self.request.user, fields=fields, materials=materials
+        )
+        campaign.signoff_withdrawn = withdrawn
+        serializer.instance = campaign
 
 
 class InfoMaterialFilter(StrictFilterSet):

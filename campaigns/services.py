@@ -31,8 +31,9 @@ class CampaignError(Exception):
 
 # --- planning ---------------------------------------------------------------------
 
-# Changing any of these changes what sales agreed to: a planned campaign's
-# sign-off is withdrawn and the team lead signs again.
+# Changing any of these changes what sales agreed to: the sign-off is withdrawn (also
+# on an active campaign, which keeps running but needs the team lead's signature on
+# the new plan) and the team lead signs again.
 PLAN_FIELDS = ("channel", "starts_on", "ends_on", "expected_responses", "team", "sla_policy")
 
 
@@ -49,25 +50,28 @@ def campaign_create(*, by: User, fields: dict, materials: list[InfoMaterial]) ->
 
 @transaction.atomic
 def campaign_update(
-    *, campaign: Campaign, by: User, fields: dict, materials: list[InfoMaterial]
+    *,
+    campaign: Campaign,
+    by: User,
+    fields: dict,
+    materials: list[InfoMaterial] | None = None,
 ) -> tuple[Campaign, bool]:
-    """Apply the edit; returns (campaign, whether the sign-off was withdrawn)."""
+    """Apply the edit (materials None: unchanged); returns (campaign, whether the
+    sign-off was withdrawn). The web edit and the API's PUT/PATCH both come here."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     changed = {name for name, value in fields.items() if getattr(campaign, name) != value}
     for name, value in fields.items():
         setattr(campaign, name, value)
-    withdrawn = (
-        campaign.status == Campaign.Status.PLANNED
-        and campaign.is_signed_off
-        and bool(changed & set(PLAN_FIELDS))
-    )
+    withdrawn = campaign.is_signed_off and bool(changed & set(PLAN_FIELDS))
     if withdrawn:
+        # The stored capacity check went with the plan it checked.
         campaign.signed_off_at = None
         campaign.signed_off_by = None
         campaign.signoff_check = {}
     campaign.full_clean()
     campaign.save()
-    campaign.materials.set(materials)
+    if materials is not None:
+        campaign.materials.set(materials)
     return campaign, withdrawn
 
 
@@ -302,11 +306,38 @@ def capacity_check(*, campaign: Campaign, team: Team, today: date) -> CapacityCh
 # --- the handoff agreement ------------------------------------------------------------
 
 
-def can_sign_off(user: User, team: Team | None) -> bool:
-    """The team lead of the team that follows up (or an administrator)."""
+# Who may do what with a campaign: one rule per action, used by the campaign pages,
+# the API and the services themselves (which check again under the row lock).
+
+
+def _leads_team_of(user: User, campaign: Campaign) -> bool:
+    """The user is the team lead of the team that follows the campaign up."""
+    return user.is_manager and user.team_id is not None and campaign.team_id == user.team_id
+
+
+def can_sign_off(user: User, campaign: Campaign, team: Team | None = None) -> bool:
+    """An administrator any plan; a team lead only for their own team, and only a
+    campaign no other team follows up (an active campaign of another team cannot be
+    signed over to one's own). `team` None: for some team the user may choose."""
     if user.is_admin_role:
         return True
-    return user.is_manager and team is not None and user.team_id == team.pk
+    if not (user.is_manager and user.team_id is not None):
+        return False
+    if campaign.team_id is not None and campaign.team_id != user.team_id:
+        return False
+    return team is None or team.pk == user.team_id
+
+
+def can_activate(user: User, campaign: Campaign) -> bool:
+    """Marketing launches campaigns (once sales signed off), as do administrators and
+    the team lead of the campaign's own team."""
+    return user.is_admin_role or user.is_marketing or _leads_team_of(user, campaign)
+
+
+def can_override(user: User, campaign: Campaign) -> bool:
+    """Who may launch the campaign without a sign-off: an administrator, or the team
+    lead of the campaign's own team (never another team's)."""
+    return user.is_admin_role or _leads_team_of(user, campaign)
 
 
 @transaction.atomic
@@ -325,7 +356,7 @@ def campaign_sign_off(
     that overloads the team needs `warning_seen`: nobody signs it by accident.
     """
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-    if not can_sign_off(by, team):
+    if not can_sign_off(by, campaign, team):
         raise CampaignError(
             _("Only the team lead of %(team)s can sign off this plan.") % {"team": team}
         )
@@ -354,11 +385,6 @@ def campaign_sign_off(
     return campaign
 
 
-def can_override(user: User) -> bool:
-    """Who may launch a campaign sales has not signed off: team leads and administrators."""
-    return user.is_admin_role or user.is_manager
-
-
 @transaction.atomic
 def campaign_activate(
     *, campaign: Campaign, by: User, now: datetime, override_reason: str = ""
@@ -366,6 +392,8 @@ def campaign_activate(
     """Launch the campaign. Without a sign-off only with a reason, by a team lead or an
     administrator; the reason, who and when stay on the campaign."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if not can_activate(by, campaign):
+        raise CampaignError(_("Only marketing or the campaign's team lead activates it."))
     if campaign.status != Campaign.Status.PLANNED:
         raise CampaignError(_("Only a planned campaign can be activated."))
     reason = override_reason.strip()
@@ -377,9 +405,12 @@ def campaign_activate(
                     "A team lead signs it off first."
                 )
             )
-        if not can_override(by):
+        if not can_override(by, campaign):
             raise CampaignError(
-                _("Only a team lead or an administrator may activate without a sign-off.")
+                _(
+                    "Only the team lead of the campaign's team or an administrator "
+                    "may activate without a sign-off."
+                )
             )
         campaign.activation_override_reason = reason
     campaign.status = Campaign.Status.ACTIVE
@@ -667,8 +698,9 @@ def lead_deadlines(*, lead: Lead) -> list[FollowUp]:
     return list(lead.followups.filter(completed_at__isnull=True).order_by("due_at"))
 
 
-def duplicate_hint(*, data: dict) -> Lead | None:
-    """An earlier lead of the same person (email, else phone, else company and name)."""
+def duplicate_hint(*, data: dict, user: User) -> Lead | None:
+    """An earlier lead of the same person (email, else phone, else company and name)
+    among the leads the user may see: others are not named to them."""
     from leads.models import dedup_key
     from leads.services import duplicate_of
 
@@ -678,5 +710,6 @@ def duplicate_hint(*, data: dict) -> Lead | None:
             phone=data.get("phone", ""),
             company=data.get("company", ""),
             name=data.get("contact_name", ""),
-        )
+        ),
+        user=user,
     )

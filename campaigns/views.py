@@ -18,6 +18,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -26,6 +27,7 @@ from django.views.decorators.http import require_POST
 from followups.exports import csv_response
 from followups.models import FollowUp
 from leadbridge import outages
+from leadbridge.client import client_ip
 from leadbridge.outages import CACHE_ERRORS
 from leads.imports import (
     MAX_BYTES,
@@ -173,6 +175,15 @@ def campaign_detail(request, pk: int):
         )
     form_url = request.build_absolute_uri(reverse("webform:form", args=[campaign.form_key]))
     embed_url = request.build_absolute_uri(reverse("webform:embed", args=[campaign.form_key]))
+    # The snippet is HTML the customer pastes into their page: its attribute values are
+    # escaped in it (format_html), and the whole text once more for the textarea
+    # (force_escape in the template), so a name with " or < stays a title.
+    embed_snippet = format_html(
+        '<iframe src="{}?lang=de" title="{}" width="100%" height="960" '
+        'style="border:0" loading="lazy"></iframe>',
+        embed_url,
+        campaign.name,
+    )
     chart = {
         "labels": [day.strftime("%d.%m.") for day, _n in figures.per_day],
         "counts": [n for _day, n in figures.per_day],
@@ -192,10 +203,11 @@ def campaign_detail(request, pk: int):
             "imports": campaign.imports.select_related("created_by")[:10],
             "form_url": form_url,
             "embed_url": embed_url,
+            "embed_snippet": embed_snippet,
             "can_plan": _can_plan(request.user),
-            "can_sign": services.can_sign_off(request.user, campaign.team)
-            or (request.user.is_manager and campaign.team is None),
-            "can_override": services.can_override(request.user),
+            "can_sign": services.can_sign_off(request.user, campaign),
+            "can_activate": services.can_activate(request.user, campaign),
+            "can_override": services.can_override(request.user, campaign),
             "activate_form": ActivateForm(),
         },
     )
@@ -206,8 +218,10 @@ def campaign_signoff(request, pk: int):
     """The team lead's page: the plan, the capacity check, and the signature."""
     campaign = get_object_or_404(Campaign.objects.select_related("team", "sla_policy"), pk=pk)
     user = request.user
-    if not (user.is_manager or user.is_admin_role):
-        raise PermissionDenied(_("A sales team lead signs off the follow-up plan."))
+    if not services.can_sign_off(user, campaign):
+        raise PermissionDenied(
+            _("The team lead of the team that follows up signs off the follow-up plan.")
+        )
     initial = {"team": campaign.team or user.team, "sla_policy": campaign.sla_policy}
     form = SignOffForm(request.POST or None, user=user, initial=initial)
     now = timezone.now()
@@ -251,7 +265,7 @@ def campaign_signoff(request, pk: int):
 @require_POST
 def campaign_activate(request, pk: int):
     campaign = get_object_or_404(Campaign, pk=pk)
-    if not (_can_plan(request.user) or services.can_override(request.user)):
+    if not services.can_activate(request.user, campaign):
         raise PermissionDenied
     form = ActivateForm(request.POST)
     form.is_valid()
@@ -475,7 +489,7 @@ def lead_manual(request):
     if request.method == "POST" and form.is_valid():
         campaign = form.cleaned_data["campaign"]
         data = form.lead_data()
-        known = services.duplicate_hint(data=data)
+        known = services.duplicate_hint(data=data, user=request.user)
         intake = services.lead_intake(
             campaign=campaign, data=data, source=Source.MANUAL, now=now, actor=request.user
         )
@@ -572,17 +586,6 @@ def _form_language(request) -> str:
     return current if current in codes else settings.LANGUAGE_CODE
 
 
-def _client_ip(request) -> str:
-    """REMOTE_ADDR, or the address a trusted proxy saw (LEADBRIDGE_TRUSTED_PROXIES hops)."""
-    hops = getattr(settings, "LEADBRIDGE_TRUSTED_PROXIES", 0)
-    forwarded = [
-        p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()
-    ]
-    if hops and len(forwarded) >= hops:
-        return forwarded[-hops]
-    return request.META.get("REMOTE_ADDR", "")
-
-
 def _rate_limited(request) -> int:
     """Seconds to wait when this address sent too many forms lately, else 0.
 
@@ -595,7 +598,7 @@ def _rate_limited(request) -> int:
         settings, "LEADBRIDGE_THROTTLE_CACHE", "default"
     )
     cache = caches[alias]
-    key = f"webform-rate:{_client_ip(request)}"
+    key = f"webform-rate:{client_ip(request)}"
     try:
         if cache.add(key, 1, timeout=window):
             return 0
@@ -640,7 +643,7 @@ def _webform(request, key: str, *, embed: bool):
                 log.info(
                     "web form %s: honeypot filled from %s, dropped",
                     campaign.pk,
-                    _client_ip(request),
+                    client_ip(request),
                 )
                 return render(
                     request, "campaigns/webform_thanks.html", {**context, "promise": None}

@@ -1,5 +1,6 @@
 """Tokens and webhooks over the API: what an integration needs to set itself up."""
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.validators import URLValidator
 from django.utils import timezone
@@ -7,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import Throttled, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -90,6 +91,12 @@ class TokenObtainView(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         user = authenticate(request, username=data["username"], password=data["password"])
+        if getattr(request, "axes_locked_out", False):
+            # django-axes locked this username for this address (too many wrong passwords).
+            raise Throttled(
+                wait=settings.AXES_COOLOFF_TIME.total_seconds(),
+                detail=str(_("Too many failed log-ins for this user from your address.")),
+            )
         if user is None or not user.is_active:
             raise ValidationError({"password": _("Unknown username or wrong password.")})
         made = token_create(

@@ -118,8 +118,9 @@ def leads_receive_bulk(
 
     Steps:
     1. repeats: (campaign, external_id) already stored, or earlier in the batch;
-    2. known people by Lead.dedup_key (unless on_duplicate is create): skip
-       answers with the known lead, merge fills its empty fields first;
+    2. known people by Lead.dedup_key (unless on_duplicate is create), among the
+       leads the actor may see: skip answers with the known lead, merge fills its
+       empty fields first; a person known only to a team the actor cannot see is new;
     3. routing: the campaign's team else the first matching rule; reps in
        rotation per team, team rows locked in pk order (as rep_for does);
     4. insert leads, their timeline entries, their follow-ups with deadlines;
@@ -194,9 +195,9 @@ def _receive_bulk(*, items, source, now, actor, on_duplicate) -> dict[int, tuple
         earlier: dict[str, tuple] = {}
         keys = sorted({lead.dedup_key for _index, lead in new})
         for chunk in _chunks(keys):
-            for pk, key, received_at in Lead.objects.filter(dedup_key__in=chunk).values_list(
-                "pk", "dedup_key", "received_at"
-            ):
+            # Only leads the sender may see (as lead_receive): others are not named or merged.
+            seen = Lead.objects.visible_to(actor).filter(dedup_key__in=chunk)
+            for pk, key, received_at in seen.values_list("pk", "dedup_key", "received_at"):
                 if key not in earlier or (received_at, pk) > earlier[key]:
                     earlier[key] = (received_at, pk)
         first_new: dict[str, Lead] = {}

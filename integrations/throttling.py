@@ -15,6 +15,7 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import BaseThrottle
 
 from leadbridge import outages
+from leadbridge.client import client_ip
 from leadbridge.outages import CACHE_ERRORS
 
 from .models import ApiToken
@@ -77,6 +78,11 @@ class TokenRateThrottle(BaseThrottle):
             return True
         self._wait = (window + 1) * period - now
         return False
+
+    def get_ident(self, request):
+        # DRF's get_ident trusts X-Forwarded-For unless NUM_PROXIES is set: a client
+        # rotating the header would get a fresh allowance of password guesses each time.
+        return client_ip(request)
 
     def wait(self):
         return max(1, round(getattr(self, "_wait", 1)))

@@ -5,6 +5,7 @@ broker under ./var. DATABASE_URL / REDIS_URL switch to PostgreSQL and Redis.
 See .env.example and the README's configuration table.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -47,6 +48,8 @@ INSTALLED_APPS = [
     "leads",
     "followups",
     "integrations",
+    # Last, as its docs ask: it counts failed log-ins and locks (settings below).
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a locked-out log-in into the lockout page (AXES_LOCKOUT_CALLABLE).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "leadbridge.urls"
@@ -89,6 +94,21 @@ DATABASES = {"default": database_from_url(DATABASE_URL, sqlite_path=DATA_DIR / "
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# django-axes first: it refuses a locked-out log-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Password guessing: after LEADBRIDGE_LOGIN_FAILURES wrong passwords for one username
+# from one address, that pair is locked for LEADBRIDGE_LOGIN_LOCKOUT_MINUTES (the web
+# form, the admin and POST /api/v1/auth/token/ alike). Keyed by the pair, so a stranger
+# elsewhere cannot lock a user out; the address by the same rule as every other limit.
+AXES_FAILURE_LIMIT = env_int("LEADBRIDGE_LOGIN_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LEADBRIDGE_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "leadbridge.client.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked"
+AXES_RESET_ON_SUCCESS = True
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

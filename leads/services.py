@@ -213,9 +213,11 @@ def _known(*, campaign: Campaign | None, external_id: str, dedup_key: str | None
     return known
 
 
-def duplicate_of(*, key: str) -> Lead | None:
-    """The most recent earlier lead with the same identity (Lead.dedup_key)."""
-    return Lead.objects.filter(dedup_key=key).order_by("-received_at", "-pk").first()
+def duplicate_of(*, key: str, user: User | None = None) -> Lead | None:
+    """The most recent earlier lead with the same identity (Lead.dedup_key); with a
+    user, the most recent one among the leads that user may see."""
+    leads = Lead.objects.all() if user is None else Lead.objects.visible_to(user)
+    return leads.filter(dedup_key=key).order_by("-received_at", "-pk").first()
 
 
 def lead_receive(
@@ -233,7 +235,8 @@ def lead_receive(
     `data` holds Lead fields (received_at defaults to now). A repeat of the same
     campaign + external_id returns the existing lead (created=False), also when
     two requests race: the unique constraint decides, the loser reads the winner.
-    A match by identity is handled as `on_duplicate` says.
+    A match by identity is handled as `on_duplicate` says, among the leads the
+    actor may see (a lead outside the actor's scope is never written to or named).
     """
     from followups.services import followups_create_for_lead
     from integrations.services import webhook_lead_event
@@ -252,6 +255,15 @@ def lead_receive(
         )
         if known is not None and known.repeat:
             return Intake(known, False)
+        # Deduplication stays within what the sender may see: a lead of a team they
+        # cannot see is neither merged into nor named. Without an earlier lead of
+        # their own the person is new to them: a new lead, answered as any other.
+        if (
+            known is not None
+            and actor is not None
+            and not Lead.objects.visible_to(actor).filter(pk=known.pk).exists()
+        ):
+            known = duplicate_of(key=lead.dedup_key, user=actor)
         if known is not None:  # the same person, by dedup_key
             if on_duplicate == OnDuplicate.MERGE:
                 _merge_into(known, lead, actor=actor, now=now, source=source)

@@ -71,7 +71,9 @@ def test_signing_an_overloading_plan_needs_the_warning_acknowledged(planned, man
 def test_marketing_cannot_activate_an_unsigned_campaign_not_even_with_a_reason(planned, marketer):
     with pytest.raises(CampaignError, match="Sales has not signed off"):
         campaign_activate(campaign=planned, by=marketer, now=timezone.now())
-    with pytest.raises(CampaignError, match="Only a team lead or an administrator"):
+    with pytest.raises(
+        CampaignError, match="Only the team lead of the campaign.s team or an admin"
+    ):
         campaign_activate(
             campaign=planned, by=marketer, now=timezone.now(), override_reason="Geht sofort live"
         )

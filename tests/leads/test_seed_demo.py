@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 from django.db.models import F
+from django.test import RequestFactory
 from django.test.utils import override_settings
 from django.utils import timezone
 
@@ -90,7 +91,9 @@ def test_the_demo_users_log_in_with_the_demo_password(demo, client):
         ("manager", Role.MANAGER),
         ("admin", Role.ADMIN),
     ]:
-        user = authenticate(username=username, password="leadbridge-demo")
+        # A request, as every log-in has one (django-axes counts failures per address).
+        request = RequestFactory().post("/login/")
+        user = authenticate(request, username=username, password="leadbridge-demo")
         assert user is not None, username
         assert user.role == role
         assert user.email == f"{username}@example.com"
@@ -98,7 +101,8 @@ def test_the_demo_users_log_in_with_the_demo_password(demo, client):
     rep, manager, admin = (User.objects.get(username=n) for n in ("rep", "manager", "admin"))
     assert rep.team == manager.team and rep.team.name == "Vertrieb Süd"
     assert admin.is_superuser and admin.is_staff
-    assert client.login(username="rep", password="leadbridge-demo")
+    response = client.post("/login/", {"username": "rep", "password": "leadbridge-demo"})
+    assert response.status_code == 302 and "_auth_user_id" in client.session
     assert User.objects.filter(role=Role.REP).count() == 12
     assert Team.objects.filter(members__role=Role.MANAGER).distinct().count() == 3
 
