@@ -3,13 +3,14 @@ import secrets
 
 from django import forms
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role, Team, User
 from followups.forms import DateTimeLocalInput
 from followups.models import SlaPolicy
 from leads.imports import TARGETS
-from leads.models import ImportJob
+from leads.models import RECEIVED_FLOOR, ImportJob, received_at_problem
 
 from .models import Campaign, Channel, InfoMaterial
 
@@ -337,8 +338,14 @@ class ManualLeadForm(forms.Form):
 
     def clean_received_at(self):
         received_at = self.cleaned_data["received_at"]
-        if received_at > self.now + timezone.timedelta(minutes=5):
+        problem = received_at_problem(received_at, now=self.now)
+        if problem == "future":
             raise forms.ValidationError(_("The time of receipt cannot lie in the future."))
+        if problem == "old":
+            raise forms.ValidationError(
+                _("The time of receipt cannot lie before %(date)s.")
+                % {"date": date_format(RECEIVED_FLOOR, "SHORT_DATE_FORMAT")}
+            )
         return received_at
 
     def clean_country(self):

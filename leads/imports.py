@@ -53,7 +53,15 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Role, RoutingRule, Team, User
 from leadbridge.jsontext import JsonText, for_copy, for_orm
 
-from .models import ImportIssue, ImportJob, Lead, LeadEvent, Source, dedup_key
+from .models import (
+    ImportIssue,
+    ImportJob,
+    Lead,
+    LeadEvent,
+    Source,
+    dedup_key,
+    received_at_problem,
+)
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
@@ -206,7 +214,7 @@ REASONS: dict[str, Any] = {
     "phone": _("“%(value)s” is not a phone number"),
     "date": _("“%(value)s” is not a date (write 31.12.2026 or 2026-12-31, optionally with a time)"),
     "date_future": _("%(value)s lies in the future"),
-    "date_old": _("%(value)s lies before the year 2000"),
+    "date_old": _("%(value)s lies before the year 2000"),  # models.RECEIVED_FLOOR
     "no_date": _("no date of receipt: the row has none and no date was given for the file"),
     "bool": _("“%(value)s” in %(field)s is neither yes nor no"),
     "country": _("“%(value)s” is not a country code (DE, AT, CH …)"),
@@ -479,9 +487,6 @@ _DATETIME_FORMATS = [
     "%d/%m/%Y %H:%M",
     "%d.%m.%Y, %H:%M",
 ]
-_EARLIEST = date(2000, 1, 1)
-# A scanner clock a few minutes ahead is no reason to refuse a row.
-_FUTURE_SLACK = timedelta(minutes=15)
 
 
 @dataclass
@@ -641,10 +646,9 @@ class RowParser:
             return None
         if moment.tzinfo is None:
             moment = _aware(moment, self.tz)
-        if moment > self.now + _FUTURE_SLACK:
-            errors.append(_reason("date_future", "received_at", value=_shown(moment, self.tz)))
-        elif moment.year < _EARLIEST.year:
-            errors.append(_reason("date_old", "received_at", value=_shown(moment, self.tz)))
+        problem = received_at_problem(moment, now=self.now)
+        if problem is not None:
+            errors.append(_reason(f"date_{problem}", "received_at", value=_shown(moment, self.tz)))
         return moment
 
     def _flag(self, target: str, get, errors: list, default: bool) -> bool:
