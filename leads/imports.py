@@ -38,7 +38,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property, lru_cache
 from itertools import islice
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
+from defusedxml import DefusedXmlException
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.validators import validate_email
@@ -359,13 +361,43 @@ def _records(reader) -> Iterator[tuple[int, list[Any]]]:
             yield number, row
 
 
+def _xml_refused(exc: Exception) -> ImportFileError:
+    """The reason for a workbook whose XML openpyxl (through defusedxml) would not read."""
+    if isinstance(exc, DefusedXmlException):
+        return ImportFileError(
+            _(
+                "The workbook declares XML entities, which Excel never writes and which are "
+                "not read here. Open it in Excel and save it again, or save it as CSV."
+            )
+        )
+    return ImportFileError(
+        _(
+            "The workbook cannot be read: its sheet is not well-formed XML (%(error)s). "
+            "Save it again from Excel, or save it as CSV."
+        )
+        % {"error": str(exc)[:200]}
+    )
+
+
 def _xlsx_table(data: bytes) -> Table:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError):
+    except (
+        ParseError,
+        InvalidFileException,
+        zipfile.BadZipFile,
+        KeyError,
+        OSError,
+        ValueError,  # DefusedXmlException too
+        TypeError,
+    ) as exc:
+        # openpyxl wraps what the XML parser raised in a ValueError of its own.
+        for cause in (exc, exc.__cause__):
+            if isinstance(cause, ParseError | DefusedXmlException):
+                raise _xml_refused(cause) from None
         raise ImportFileError(
             _(
                 "This file is a ZIP archive but not an Excel workbook (.xlsx). "
@@ -375,12 +407,17 @@ def _xlsx_table(data: bytes) -> Table:
     if not workbook.worksheets:
         raise ImportFileError(_("The workbook has no sheets."))
     sheet = workbook.worksheets[0]
+    # Read-only mode stops at the row the sheet's <dimension> names, and some writers
+    # get it wrong (A1:C1 for a whole list): read to the sheet's real end instead.
+    sheet.reset_dimensions()
 
     def rows():
         try:
             for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
                 if any(cell is not None and str(cell).strip() for cell in row):
                     yield number, list(row)
+        except (ParseError, DefusedXmlException) as exc:
+            raise _xml_refused(exc) from None
         finally:
             workbook.close()
 
@@ -1740,7 +1777,7 @@ def import_run(
                 if len(batch) >= chunk_size:
                     yield batch
                     batch = []
-        except csv.Error as exc:  # the file breaks off (an unterminated quote, …)
+        except (csv.Error, ImportFileError) as exc:  # it breaks off (an unterminated quote, …)
             error = str(exc)
         if batch:
             yield batch
