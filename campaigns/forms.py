@@ -7,10 +7,10 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role, Team, User
-from followups.forms import DateTimeLocalInput
+from followups.forms import DateTimeLocalInput, IdField, QueryFilterForm
 from followups.models import SlaPolicy
 from leads.imports import TARGETS
-from leads.models import RECEIVED_FLOOR, ImportJob, received_at_problem
+from leads.models import RECEIVED_FLOOR, ImportJob, RejectReason, received_at_problem
 
 from .models import Campaign, Channel, InfoMaterial
 
@@ -82,6 +82,11 @@ class CampaignForm(forms.ModelForm):
         data = {name: self.cleaned_data[name] for name in self.Meta.fields if name != "materials"}
         data["owner"] = data["owner"] or user
         return data
+
+
+class NurtureFilterForm(QueryFilterForm):
+    campaign = IdField(_("Campaign"))
+    reason = forms.ChoiceField(label=_("Reason"), choices=RejectReason.choices, required=False)
 
 
 class CampaignFilterForm(forms.Form):
