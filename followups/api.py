@@ -28,7 +28,7 @@ from integrations.fields import (
     StrictBooleanField,
     StrictCharField,
 )
-from integrations.filters import IdFilter, StrictFilterSet, single_valued
+from integrations.filters import IdFilter, MomentFilter, StrictFilterSet, single_valued
 from integrations.permissions import SalesActions
 from leads.models import Decision, RejectReason
 from leads.services import LeadChanged, lead_decide, lead_qualify
@@ -85,8 +85,8 @@ class FollowUpSerializer(ApiModelSerializer):
 
 class FollowUpFilter(StrictFilterSet):
     state = filters.ChoiceFilter(choices=STATES, method="filter_state")
-    due_before = filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
-    due_after = filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
+    due_before = MomentFilter(field_name="due_at", lookup_expr="lt")
+    due_after = MomentFilter(field_name="due_at", lookup_expr="gte")
     campaign = IdFilter(field_name="lead__campaign")
 
     class Meta:

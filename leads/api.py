@@ -17,7 +17,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -46,7 +45,7 @@ from integrations.fields import (
     StrictEmailField,
     StrictRegexField,
 )
-from integrations.filters import StrictFilterSet, single_valued
+from integrations.filters import MomentFilter, StrictFilterSet, single_valued
 from integrations.services import IdempotencyMismatch, idempotency_claim, idempotency_fingerprint
 from leadbridge import lookups
 
@@ -555,8 +554,8 @@ class TimelineEntrySerializer(serializers.Serializer):
 
 
 class LeadFilter(StrictFilterSet):
-    received_after = filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    received_after = MomentFilter(field_name="received_at", lookup_expr="gte")
+    received_before = MomentFilter(field_name="received_at", lookup_expr="lt")
 
     class Meta:
         model = Lead
