@@ -3,13 +3,14 @@ import secrets
 
 from django import forms
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role, Team, User
-from followups.forms import DateTimeLocalInput
+from followups.forms import DateTimeLocalInput, IdField, QueryFilterForm
 from followups.models import SlaPolicy
 from leads.imports import TARGETS
-from leads.models import ImportJob
+from leads.models import RECEIVED_FLOOR, ImportJob, RejectReason, received_at_problem
 
 from .models import Campaign, Channel, InfoMaterial
 
@@ -81,6 +82,11 @@ class CampaignForm(forms.ModelForm):
         data = {name: self.cleaned_data[name] for name in self.Meta.fields if name != "materials"}
         data["owner"] = data["owner"] or user
         return data
+
+
+class NurtureFilterForm(QueryFilterForm):
+    campaign = IdField(_("Campaign"))
+    reason = forms.ChoiceField(label=_("Reason"), choices=RejectReason.choices, required=False)
 
 
 class CampaignFilterForm(forms.Form):
@@ -337,8 +343,14 @@ class ManualLeadForm(forms.Form):
 
     def clean_received_at(self):
         received_at = self.cleaned_data["received_at"]
-        if received_at > self.now + timezone.timedelta(minutes=5):
+        problem = received_at_problem(received_at, now=self.now)
+        if problem == "future":
             raise forms.ValidationError(_("The time of receipt cannot lie in the future."))
+        if problem == "old":
+            raise forms.ValidationError(
+                _("The time of receipt cannot lie before %(date)s.")
+                % {"date": date_format(RECEIVED_FLOOR, "SHORT_DATE_FORMAT")}
+            )
         return received_at
 
     def clean_country(self):

@@ -19,12 +19,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from followups.exports import csv_response
+from followups.forms import IdField, QueryFilterForm
 from followups.models import FollowUp
 from leadbridge import outages
 from leadbridge.client import client_ip
@@ -48,6 +50,7 @@ from .forms import (
     ImportMappingForm,
     ImportUploadForm,
     ManualLeadForm,
+    NurtureFilterForm,
     PublicLeadForm,
     SignOffForm,
 )
@@ -245,10 +248,11 @@ def campaign_signoff(request, pk: int):
         if form.is_bound and form.is_valid()
         else (campaign.team or user.team)
     )
-    if request.GET.get("team", "").isdigit() and user.is_admin_role:
+    preview = QueryFilterForm.one(IdField(_("Team")), request.GET.get("team"))
+    if preview and user.is_admin_role:
         from accounts.models import Team
 
-        team = Team.objects.filter(pk=int(request.GET["team"])).first() or team
+        team = Team.objects.filter(pk=preview).first() or team
     check = (
         services.capacity_check(campaign=campaign, team=team, today=timezone.localdate(now))
         if team
@@ -519,12 +523,12 @@ def nurture_list(request):
     """Leads sales rejected, with the reason: marketing nurtures them."""
     _planner(request)
     leads = services.nurture_leads(user=request.user)
-    campaign = request.GET.get("campaign", "")
-    if campaign.isdigit():
-        leads = leads.filter(campaign_id=int(campaign))
-    reason = request.GET.get("reason", "")
-    if reason in RejectReason.values:
-        leads = leads.filter(decision_reason=reason)
+    filters = NurtureFilterForm(request.GET)
+    valid = filters.valid()
+    if "campaign" in valid:
+        leads = leads.filter(campaign_id=valid["campaign"])
+    if "reason" in valid:
+        leads = leads.filter(decision_reason=valid["reason"])
     if request.GET.get("format") == "csv":
         rows = (
             [
@@ -564,10 +568,9 @@ def nurture_list(request):
             "campaigns": Campaign.objects.filter(leads__decision="rejected")
             .distinct()
             .order_by("-starts_on"),
-            "filters": request.GET,
-            "query": "&".join(
-                f"{k}={v}" for k, v in request.GET.items() if k in {"campaign", "reason"} and v
-            ),
+            "filters": {name: str(value) for name, value in valid.items()},
+            "filter_problems": filters.problems(),
+            "query": urlencode(valid),
         },
     )
 

@@ -28,7 +28,7 @@ from integrations.fields import (
     StrictBooleanField,
     StrictCharField,
 )
-from integrations.filters import IdFilter, StrictFilterSet, single_valued
+from integrations.filters import IdFilter, MomentFilter, StrictFilterSet, single_valued
 from integrations.permissions import SalesActions
 from leads.models import Decision, RejectReason
 from leads.services import LeadChanged, lead_decide, lead_qualify
@@ -85,8 +85,8 @@ class FollowUpSerializer(ApiModelSerializer):
 
 class FollowUpFilter(StrictFilterSet):
     state = filters.ChoiceFilter(choices=STATES, method="filter_state")
-    due_before = filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
-    due_after = filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="gte")
+    due_before = MomentFilter(field_name="due_at", lookup_expr="lt")
+    due_after = MomentFilter(field_name="due_at", lookup_expr="gte")
     campaign = IdFilter(field_name="lead__campaign")
 
     class Meta:
@@ -332,6 +332,18 @@ class DashboardQuerySerializer(ApiSerializer):
         help_text=_("Also break the figures down by rep, team, campaign or channel."),
     )
 
+    def _day(self, day):
+        problem = metrics.period_day_problem(day, today=self.context["today"])
+        if problem:
+            raise ValidationError(problem)
+        return day
+
+    def validate_start(self, day):
+        return self._day(day)
+
+    def validate_end(self, day):
+        return self._day(day)
+
     def validate(self, attrs):
         if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
             raise ValidationError({"start": _("The period must start before it ends.")})
@@ -377,10 +389,12 @@ class DashboardView(APIView):
     )
     def get(self, request):
         single_valued(request)
-        query = DashboardQuerySerializer(data=request.query_params.dict())
+        now = timezone.now()
+        query = DashboardQuerySerializer(
+            data=request.query_params.dict(), context={"today": timezone.localdate(now)}
+        )
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        now = timezone.now()
         end = params.get("end") or timezone.localdate(now)
         start = params.get("start") or end - timedelta(days=29)
         leads = metrics.scope(user=request.user)

@@ -1,10 +1,14 @@
+from functools import cache
+
+
 def notifications(request):
     """The bell's unread count, on every full page of a signed-in user.
 
-    htmx partials (queue rows, the bell's own refresh) skip it: they do not
-    render the bell from the base layout, so the count would be a wasted query.
+    Counted when a template reads it (the template engine calls a callable), once:
+    htmx partials (queue rows, the bell's own refresh) do not render the bell, and a
+    full page asked for by htmx does.
     """
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated or getattr(request, "htmx", False):
+    if user is None or not user.is_authenticated:
         return {}
-    return {"unread_notifications": user.notifications.unread().count()}
+    return {"unread_notifications": cache(lambda: user.notifications.unread().count())}

@@ -1,7 +1,82 @@
+from datetime import date
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.models import Channel
+from integrations.fields import ID_MAX
+
+from . import metrics
+from .models import FollowUp
 from .services import CallOutcome
+
+
+def IdField(label) -> forms.IntegerField:  # noqa: N802 - reads like a field class
+    """An id in the URL: a whole number a row can have (64 bits), else a form error.
+
+    int() of a 23-digit id would overflow PostgreSQL's bigint, and "²" passes
+    str.isdigit() but not int(): the form field checks both.
+    """
+    return forms.IntegerField(label=label, required=False, min_value=1, max_value=ID_MAX)
+
+
+class QueryFilterForm(forms.Form):
+    """Filters read from a page's URL: a value that is not one is left out, and said so."""
+
+    def valid(self) -> dict:
+        """The filters that are set and valid (what is not valid: self.problems())."""
+        self.is_valid()
+        return {
+            name: value
+            for name, value in self.cleaned_data.items()
+            if value not in (None, "") and name not in self.errors
+        }
+
+    @staticmethod
+    def one(field: forms.Field, value):
+        """One value through a field: what it cleans to, or None if it is not valid."""
+        try:
+            return field.clean(value)
+        except forms.ValidationError:
+            return None
+
+    def problems(self) -> list[str]:
+        self.is_valid()
+        return [
+            f"{self.fields[name].label or name}: {' '.join(errors)}"
+            for name, errors in self.errors.items()
+        ]
+
+
+class QueueFilterForm(QueryFilterForm):
+    kind = forms.ChoiceField(label=_("Task"), choices=FollowUp.Kind.choices, required=False)
+    campaign = IdField(_("Campaign"))
+    rep = IdField(_("Rep"))
+
+
+class DashboardFilterForm(QueryFilterForm):
+    start = forms.DateField(label=_("From"), required=False)
+    end = forms.DateField(label=_("To"), required=False)
+    team = IdField(_("Team"))
+    campaign = IdField(_("Campaign"))
+    channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices, required=False)
+
+    def __init__(self, data, *, today: date, **kwargs):
+        super().__init__(data, **kwargs)
+        self.today = today
+
+    def _day(self, name: str) -> date | None:
+        day = self.cleaned_data.get(name)
+        problem = day and metrics.period_day_problem(day, today=self.today)
+        if problem:
+            raise forms.ValidationError(problem)
+        return day
+
+    def clean_start(self):
+        return self._day("start")
+
+    def clean_end(self):
+        return self._day("end")
 
 
 class DateTimeLocalInput(forms.DateTimeInput):

@@ -18,7 +18,7 @@ from django.db.models.functions import TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from leads.models import CLOSED_STAGES, Lead, Stage
+from leads.models import CLOSED_STAGES, RECEIVED_FLOOR, Lead, Stage
 
 from .models import FollowUp
 
@@ -443,6 +443,24 @@ class Slice:
 
     def with_period(self, start: date | None, end: date | None) -> Slice:
         return Slice(start=start, end=end, conditions=self.conditions)
+
+
+# The days a dashboard period (web and API) may name. No lead is received before
+# RECEIVED_FLOOR, so an earlier day only shows nothing; a year ahead is room for a
+# period planned in advance. Past these, the period before it and the 12 weeks of
+# the chart would run off the calendar (date.min, date.max: an OverflowError).
+PERIOD_DAYS_AHEAD = timedelta(days=366)
+
+
+def period_day_problem(day: date, *, today: date) -> str | None:
+    """Why `day` cannot start or end a dashboard period (a message), or None."""
+    if day < RECEIVED_FLOOR:
+        return _("Choose a day from %(first)s on: there are no leads before.") % {
+            "first": RECEIVED_FLOOR.isoformat()
+        }
+    if day > today + PERIOD_DAYS_AHEAD:
+        return _("Choose a day up to %(last)s.") % {"last": (today + PERIOD_DAYS_AHEAD).isoformat()}
+    return None
 
 
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:

@@ -1,8 +1,8 @@
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +18,14 @@ from leads.models import Lead, RejectReason
 
 from . import metrics, rollup
 from .exports import csv_response
-from .forms import CallForm, DispatchForm
+from .forms import (
+    CallForm,
+    DashboardFilterForm,
+    DispatchForm,
+    IdField,
+    QueryFilterForm,
+    QueueFilterForm,
+)
 from .models import FollowUp
 from .services import (
     FollowUpAlreadyDone,
@@ -49,24 +56,21 @@ def _queue_scope(request):
         return items.filter(assignee=user)
     if user.is_manager:
         items = items.filter(lead__team_id=user.team_id)
-    rep = request.GET.get("rep", "")
-    return items.filter(assignee_id=int(rep)) if rep.isdigit() else items
+    rep = QueueFilterForm(request.GET).valid().get("rep")
+    return items.filter(assignee_id=rep) if rep else items
 
 
 def _filtered(request, items):
-    kind = request.GET.get("kind", "")
-    if kind in FollowUp.Kind.values:
-        items = items.filter(kind=kind)
-    campaign = request.GET.get("campaign", "")
-    if campaign.isdigit():
-        items = items.filter(lead__campaign_id=int(campaign))
+    filters = QueueFilterForm(request.GET).valid()
+    if "kind" in filters:
+        items = items.filter(kind=filters["kind"])
+    if "campaign" in filters:
+        items = items.filter(lead__campaign_id=filters["campaign"])
     return items
 
 
 def _filter_query(request) -> str:
-    return urlencode(
-        {k: v for k, v in request.GET.items() if k in {"kind", "campaign", "rep"} and v}
-    )
+    return urlencode(QueueFilterForm(request.GET).valid())
 
 
 def _section(items, name: str, now: datetime):
@@ -82,9 +86,14 @@ def _page(items, after: str):
     """Keyset pagination on (due_at, id): cheap on any page, stable while rows change."""
     if after:
         due, _sep, pk = after.rpartition("_")
-        due_at = parse_datetime(due)
-        if due_at is not None and pk.isdigit():
-            items = items.filter(Q(due_at__gt=due_at) | Q(due_at=due_at, id__gt=int(pk)))
+        try:  # a cursor this page did not write is no cursor: the first page
+            due_at = parse_datetime(due)
+            due_at = due_at and due_at.tzinfo and due_at.astimezone(UTC)
+            pk = int(pk) if pk.isascii() and pk.isdigit() and len(pk) < 20 else None
+        except (ValueError, OverflowError):
+            due_at = None
+        if due_at and pk is not None:
+            items = items.filter(Q(due_at__gt=due_at) | Q(due_at=due_at, id__gt=pk))
     rows = list(items[: PAGE_SIZE + 1])
     more = rows[PAGE_SIZE].pk if len(rows) > PAGE_SIZE else None
     rows = rows[:PAGE_SIZE]
@@ -121,6 +130,7 @@ def queue(request):
     now = timezone.now()
     items = _filtered(request, _queue_scope(request))
     section = request.GET.get("section")
+    filters = QueueFilterForm(request.GET)
     if request.htmx and request.GET.get("counts"):  # the page's 30-second refresh of its badges
         counts = _counts(request, now)
         changed = request.GET.get("seen", "") != _seen(counts)
@@ -158,7 +168,8 @@ def queue(request):
             "kinds": FollowUp.Kind.choices,
             "campaigns": Campaign.objects.order_by("-starts_on")[:50],
             "team_reps": team_reps,
-            "filters": request.GET,
+            "filters": {name: str(value) for name, value in filters.valid().items()},
+            "filter_problems": filters.problems(),
             "filter_query": _filter_query(request),
             "seen": seen,
             **ROW_CONTEXT,
@@ -296,17 +307,18 @@ class DashboardFilters:
     """Period, team, campaign and channel from the URL, so a view can be shared as a link."""
 
     def __init__(self, request, now: datetime):
-        params = request.GET
         today = timezone.localdate(now)
-        self.end = _parse_date(params.get("end")) or today
-        self.start = _parse_date(params.get("start")) or self.end - timedelta(days=29)
+        form = DashboardFilterForm(request.GET, today=today)
+        valid = form.valid()
+        # What the URL gets wrong is left out (the default takes its place) and said so.
+        self.problems = form.problems()
+        self.end = valid.get("end") or today
+        self.start = valid.get("start") or self.end - timedelta(days=29)
         if self.start > self.end:
             self.start, self.end = self.end, self.start
-        self.team = params.get("team", "") if params.get("team", "").isdigit() else ""
-        self.campaign = params.get("campaign", "") if params.get("campaign", "").isdigit() else ""
-        self.channel = (
-            params.get("channel", "") if params.get("channel", "") in Channel.values else ""
-        )
+        self.team = str(valid.get("team", ""))
+        self.campaign = str(valid.get("campaign", ""))
+        self.channel = valid.get("channel", "")
         self.query = urlencode({k: v for k, v in self.as_dict().items() if v})
 
     def as_dict(self) -> dict:
@@ -344,13 +356,6 @@ class DashboardFilters:
     def in_period(self, leads, start=None, end=None):
         low, high = metrics.period_bounds(start or self.start, end or self.end)
         return leads.filter(received_at__gte=low, received_at__lt=high)
-
-
-def _parse_date(value):
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 def _labels(by: str, keys) -> dict:
@@ -552,7 +557,33 @@ def dashboard_leads(request):
     by, key = request.GET.get("by", ""), request.GET.get("key", "")
     if by in metrics.BREAKDOWNS and key:
         field = metrics.BREAKDOWNS[by][0]
-        leads = leads.filter(**{f"{field}__isnull": True} if key == "none" else {field: key})
+        if key == "none":
+            leads = leads.filter(**{f"{field}__isnull": True})
+        elif by == "channel":
+            leads = leads.filter(channel=key)
+        else:
+            try:
+                leads = leads.filter(**{field: IdField(by).clean(key)})
+            except ValidationError:
+                # A rep, team or campaign is named by its id: "abc" names none of them.
+                problem = _("%(by)s: “%(key)s” is not one; the link is broken.") % {
+                    "by": metrics.BREAKDOWNS[by][1],
+                    "key": key[:40],
+                }
+                return render(
+                    request,
+                    "followups/dashboard_leads.html",
+                    {
+                        "metric": metric,
+                        "leads": [],
+                        "total": 0,
+                        "filters": filters,
+                        "problems": [*filters.problems, problem],
+                        "query": request.GET.urlencode(),
+                        "now": now,
+                    },
+                    status=400,
+                )
     leads = (
         leads.filter(metric.q(now))
         .select_related("campaign", "owner", "team")
@@ -606,6 +637,7 @@ def dashboard_leads(request):
             "leads": page,
             "total": leads.count(),
             "filters": filters,
+            "problems": filters.problems,
             "query": request.GET.urlencode(),
             "now": now,
         },
@@ -621,7 +653,11 @@ def notification_list(request):
 @login_required
 @require_POST
 def notifications_read(request):
-    ids = [int(i) for i in request.POST.getlist("id") if i.isdigit()] or None
+    ids = [
+        pk
+        for pk in (QueryFilterForm.one(IdField("id"), i) for i in request.POST.getlist("id"))
+        if pk
+    ] or None
     notifications_mark_read(user=request.user, now=timezone.now(), ids=ids)
     if request.htmx:
         return bell(request)

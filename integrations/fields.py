@@ -1,5 +1,6 @@
 """Serializer fields shared by the apps' api.py modules."""
 
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 
 from django.db import models
@@ -11,10 +12,15 @@ from rest_framework.relations import PKOnlyObject
 
 # Ids are 64-bit (BigAutoField): anything larger cannot name a row, and is refused as input.
 ID_MAX = 2**63 - 1
+_MINUTE = timedelta(minutes=1)
 
 
 class OffsetDateTimeField(serializers.DateTimeField):
-    """ISO 8601 with a UTC offset, both ways: a time without one is ambiguous, so refused."""
+    """RFC 3339 with a UTC offset, both ways: a time without one is ambiguous, so refused.
+
+    Answered in the local time zone; where its offset is not whole minutes (local mean
+    time: Berlin before 1893 is +00:53:28, which RFC 3339 cannot write) in UTC instead.
+    """
 
     default_error_messages = {
         "naive": _("Give the time with a UTC offset, e.g. 2026-11-17T10:00:00+01:00."),
@@ -27,6 +33,15 @@ class OffsetDateTimeField(serializers.DateTimeField):
             if not (tail.endswith("Z") or tail.endswith("z") or "+" in tail or "-" in tail):
                 self.fail("naive")
         return super().to_internal_value(value)
+
+    def to_representation(self, value):
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            return super().to_representation(value)
+        local = self.enforce_timezone(value)
+        if local.utcoffset() % _MINUTE:
+            local = value.astimezone(UTC)
+        text = local.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 class StrictFieldsMixin:

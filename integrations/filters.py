@@ -1,7 +1,10 @@
+from datetime import UTC
+
 from django import forms
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend, OrderingFilter
 
@@ -41,6 +44,22 @@ class IdFilter(filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", ID_MAX)
         super().__init__(*args, **kwargs)
+
+
+class _MomentField(IsoDateTimeField):
+    def clean(self, value):
+        moment = super().clean(value)
+        try:  # 0001-01-01 in Berlin is still 0000 in UTC: SQLite's adapter converts to UTC
+            moment and moment.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(_("Give a time between the years 1 and 9999.")) from None
+        return moment
+
+
+class MomentFilter(filters.IsoDateTimeFilter):
+    """A moment in the query (ISO 8601); one the database cannot take is a 400."""
+
+    field_class = _MomentField
 
 
 class StrictFilterSet(filters.FilterSet):

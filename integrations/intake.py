@@ -14,7 +14,7 @@ import json
 import operator
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q
@@ -32,8 +32,6 @@ from .models import Event
 from .services import webhook_deliveries_for_leads
 
 BULK_LIMIT = 10_000
-# A sender's clock may run a little ahead of ours; beyond this, received_at is refused.
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass

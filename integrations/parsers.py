@@ -34,3 +34,7 @@ class BoundedJSONParser(JSONParser):
             return json.loads(raw.decode(encoding), parse_constant=json.strict_constant)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
+        except RecursionError:
+            # '[' * 5000: the decoder gives up before it runs out of stack. No request
+            # of this API nests more than a few levels.
+            raise ParseError(_("JSON parse error - the body is nested too deeply.")) from None

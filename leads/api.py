@@ -17,7 +17,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -46,11 +45,19 @@ from integrations.fields import (
     StrictEmailField,
     StrictRegexField,
 )
-from integrations.filters import StrictFilterSet, single_valued
+from integrations.filters import MomentFilter, StrictFilterSet, single_valued
 from integrations.services import IdempotencyMismatch, idempotency_claim, idempotency_fingerprint
 from leadbridge import lookups
 
-from .models import Decision, Lead, LeadEvent, RejectReason, Source
+from .models import (
+    RECEIVED_FLOOR,
+    Decision,
+    Lead,
+    LeadEvent,
+    RejectReason,
+    Source,
+    received_at_problem,
+)
 from .services import OnDuplicate, leads_reassign
 
 ON_DUPLICATE_CHOICES = [
@@ -220,8 +227,13 @@ def validate_intake(attrs: dict, *, now, user, materials_of=None) -> dict:
     if not getattr(campaign, "accepts_leads", True):
         errors["campaign"] = _("This campaign is not launched yet; it takes leads once active.")
     received_at = attrs.get("received_at")
-    if received_at is not None and received_at > now + intake.CLOCK_SKEW:
+    problem = received_at_problem(received_at, now=now) if received_at is not None else None
+    if problem == "future":
         errors["received_at"] = _("The enquiry cannot have arrived in the future.")
+    elif problem == "old":
+        errors["received_at"] = _("The enquiry cannot have arrived before %(date)s.") % {
+            "date": RECEIVED_FLOOR.isoformat()
+        }
     material = attrs.get("requested_material")
     if material is not None:
         offered = (
@@ -542,8 +554,8 @@ class TimelineEntrySerializer(serializers.Serializer):
 
 
 class LeadFilter(StrictFilterSet):
-    received_after = filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    received_after = MomentFilter(field_name="received_at", lookup_expr="gte")
+    received_before = MomentFilter(field_name="received_at", lookup_expr="lt")
 
     class Meta:
         model = Lead

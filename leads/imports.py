@@ -38,7 +38,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property, lru_cache
 from itertools import islice
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
+from defusedxml import DefusedXmlException
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.validators import validate_email
@@ -53,7 +55,15 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Role, RoutingRule, Team, User
 from leadbridge.jsontext import JsonText, for_copy, for_orm
 
-from .models import ImportIssue, ImportJob, Lead, LeadEvent, Source, dedup_key
+from .models import (
+    ImportIssue,
+    ImportJob,
+    Lead,
+    LeadEvent,
+    Source,
+    dedup_key,
+    received_at_problem,
+)
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 200_000
@@ -206,7 +216,7 @@ REASONS: dict[str, Any] = {
     "phone": _("“%(value)s” is not a phone number"),
     "date": _("“%(value)s” is not a date (write 31.12.2026 or 2026-12-31, optionally with a time)"),
     "date_future": _("%(value)s lies in the future"),
-    "date_old": _("%(value)s lies before the year 2000"),
+    "date_old": _("%(value)s lies before the year 2000"),  # models.RECEIVED_FLOOR
     "no_date": _("no date of receipt: the row has none and no date was given for the file"),
     "bool": _("“%(value)s” in %(field)s is neither yes nor no"),
     "country": _("“%(value)s” is not a country code (DE, AT, CH …)"),
@@ -351,13 +361,43 @@ def _records(reader) -> Iterator[tuple[int, list[Any]]]:
             yield number, row
 
 
+def _xml_refused(exc: Exception) -> ImportFileError:
+    """The reason for a workbook whose XML openpyxl (through defusedxml) would not read."""
+    if isinstance(exc, DefusedXmlException):
+        return ImportFileError(
+            _(
+                "The workbook declares XML entities, which Excel never writes and which are "
+                "not read here. Open it in Excel and save it again, or save it as CSV."
+            )
+        )
+    return ImportFileError(
+        _(
+            "The workbook cannot be read: its sheet is not well-formed XML (%(error)s). "
+            "Save it again from Excel, or save it as CSV."
+        )
+        % {"error": str(exc)[:200]}
+    )
+
+
 def _xlsx_table(data: bytes) -> Table:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError):
+    except (
+        ParseError,
+        InvalidFileException,
+        zipfile.BadZipFile,
+        KeyError,
+        OSError,
+        ValueError,  # DefusedXmlException too
+        TypeError,
+    ) as exc:
+        # openpyxl wraps what the XML parser raised in a ValueError of its own.
+        for cause in (exc, exc.__cause__):
+            if isinstance(cause, ParseError | DefusedXmlException):
+                raise _xml_refused(cause) from None
         raise ImportFileError(
             _(
                 "This file is a ZIP archive but not an Excel workbook (.xlsx). "
@@ -367,12 +407,17 @@ def _xlsx_table(data: bytes) -> Table:
     if not workbook.worksheets:
         raise ImportFileError(_("The workbook has no sheets."))
     sheet = workbook.worksheets[0]
+    # Read-only mode stops at the row the sheet's <dimension> names, and some writers
+    # get it wrong (A1:C1 for a whole list): read to the sheet's real end instead.
+    sheet.reset_dimensions()
 
     def rows():
         try:
             for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
                 if any(cell is not None and str(cell).strip() for cell in row):
                     yield number, list(row)
+        except (ParseError, DefusedXmlException) as exc:
+            raise _xml_refused(exc) from None
         finally:
             workbook.close()
 
@@ -479,9 +524,6 @@ _DATETIME_FORMATS = [
     "%d/%m/%Y %H:%M",
     "%d.%m.%Y, %H:%M",
 ]
-_EARLIEST = date(2000, 1, 1)
-# A scanner clock a few minutes ahead is no reason to refuse a row.
-_FUTURE_SLACK = timedelta(minutes=15)
 
 
 @dataclass
@@ -641,10 +683,9 @@ class RowParser:
             return None
         if moment.tzinfo is None:
             moment = _aware(moment, self.tz)
-        if moment > self.now + _FUTURE_SLACK:
-            errors.append(_reason("date_future", "received_at", value=_shown(moment, self.tz)))
-        elif moment.year < _EARLIEST.year:
-            errors.append(_reason("date_old", "received_at", value=_shown(moment, self.tz)))
+        problem = received_at_problem(moment, now=self.now)
+        if problem is not None:
+            errors.append(_reason(f"date_{problem}", "received_at", value=_shown(moment, self.tz)))
         return moment
 
     def _flag(self, target: str, get, errors: list, default: bool) -> bool:
@@ -1736,7 +1777,7 @@ def import_run(
                 if len(batch) >= chunk_size:
                     yield batch
                     batch = []
-        except csv.Error as exc:  # the file breaks off (an unterminated quote, …)
+        except (csv.Error, ImportFileError) as exc:  # it breaks off (an unterminated quote, …)
             error = str(exc)
         if batch:
             yield batch

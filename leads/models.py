@@ -1,5 +1,7 @@
 import re
 import unicodedata
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import models
@@ -7,6 +9,25 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Channel
+
+# The time of receipt an intake path (API single and bulk, import, manual entry) accepts;
+# the web form takes the moment it is sent. Deadlines count from it in business time.
+# Not before 2000: LeadBridge follows up enquiries, and one older than that is a typo
+# (0355 for 2025) or a wrong column, not a lead; and before 1893 the zone database
+# gives Berlin local mean time (+00:53:28), an offset no answer should carry.
+RECEIVED_FLOOR = date(2000, 1, 1)
+RECEIVED_FLOOR_AT = datetime.combine(RECEIVED_FLOOR, time.min, tzinfo=ZoneInfo(settings.TIME_ZONE))
+# A sender's (or a scanner's) clock may run a little ahead of ours; beyond this, refused.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def received_at_problem(moment: datetime, *, now: datetime) -> str | None:
+    """Why an aware `moment` cannot be an enquiry's time of receipt: "future", "old", or None."""
+    if moment > now + CLOCK_SKEW:
+        return "future"
+    if moment < RECEIVED_FLOOR_AT:
+        return "old"
+    return None
 
 
 class Stage(models.TextChoices):

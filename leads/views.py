@@ -7,6 +7,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from followups.forms import IdField, QueryFilterForm
 from followups.models import Escalation, FollowUp
 from followups.services import CallOutcome
 
@@ -117,8 +118,9 @@ def _after_action(
     booked=None,
 ):
     """From a queue row (htmx): re-render that row. From the lead page: back to it."""
-    if request.htmx and row_pk and row_pk.isdigit():
-        followup = get_object_or_404(FollowUp.objects.filter(lead=lead), pk=int(row_pk))
+    row = QueryFilterForm.one(IdField("row"), row_pk) if request.htmx else None
+    if row:
+        followup = get_object_or_404(FollowUp.objects.filter(lead=lead), pk=row)
         from followups.views import _row_response
 
         return _row_response(
