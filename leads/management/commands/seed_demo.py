@@ -40,7 +40,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.test.utils import override_settings
 from django.utils import timezone
 from faker import Faker
@@ -57,8 +57,9 @@ from followups.services import (
     material_dispatch,
     sweep_overdue,
 )
+from integrations.intake import leads_receive_bulk
 from leads.models import CLOSED_STAGES, Decision, Lead, LeadEvent, RejectReason, Source, Stage
-from leads.services import lead_decide, lead_move, lead_qualify, lead_receive
+from leads.services import OnDuplicate, lead_decide, lead_move, lead_qualify
 
 DEMO_PASSWORD = "leadbridge-demo"
 SEED = 2026
@@ -553,9 +554,14 @@ class DemoSeeder:
             self._schedule(moment, self._sweep)
         last_working_day = BusinessCalendar.for_region("DE").previous_working_day(self.today)
         self._schedule(datetime.combine(last_working_day, time(15), TZ), self._close_backlog, False)
-        for spec in specs:
-            self._run_until(spec.intake_at)
-            self._receive(spec)
+        # A day's leads go through the bulk intake together, when the first of them
+        # arrives: none of them is due before it arrives, so no sweep or action of
+        # that day can tell the difference, and _settle_history dates each lead's
+        # routing entry at its own intake.
+        for _day, batch in itertools.groupby(specs, key=lambda s: timezone.localdate(s.intake_at)):
+            batch = list(batch)
+            self._run_until(batch[0].intake_at)
+            self._receive(batch)
         self._run_until(self.limit)
         self._flush_created_at()
         self.final_sweep = sweep_overdue(now=timezone.now())
@@ -717,7 +723,7 @@ class DemoSeeder:
             last = min(ends_on or self.today, self.today)
             moments = sorted(self._arrivals(plan, first, last) for _i in range(count))
             for index, received_at in enumerate(moments):
-                intake_at = self._intake_time(plan, received_at, index)
+                intake_at = self._intake_time(plan, received_at)
                 specs.append(
                     LeadSpec(
                         received_at,
@@ -775,14 +781,14 @@ class DemoSeeder:
         minutes = int(hour * 60)
         return datetime.combine(day, time(minutes // 60, minutes % 60, 0), TZ)
 
-    def _intake_time(self, plan: CampaignPlan, received_at: datetime, index: int) -> datetime:
+    def _intake_time(self, plan: CampaignPlan, received_at: datetime) -> datetime:
         """When the lead reached LeadBridge: forms at once, scans in the evening, coupons later."""
         if plan.arrivals == "fair":
-            # Scans imported each evening, one row a second (as leads.imports stamps rows).
+            # Scans imported each evening, the day's file in one go.
             intake = datetime.combine(timezone.localtime(received_at).date(), time(18, 30), TZ)
-            intake += timedelta(seconds=index)
         elif plan.arrivals == "post":
-            intake = received_at + timedelta(minutes=self.rng.randint(15, 180))
+            # The morning's reply coupons, typed in together after lunch.
+            intake = datetime.combine(timezone.localtime(received_at).date(), time(13, 30), TZ)
         elif plan.arrivals == "partner":
             intake = received_at + timedelta(minutes=self.rng.randint(2, 120))
         else:
@@ -943,24 +949,37 @@ class DemoSeeder:
 
     # --- what happens to a lead ---------------------------------------------------
 
-    def _receive(self, spec: LeadSpec) -> None:
-        intake = lead_receive(
-            data=spec.data, source=Source.DEMO, now=spec.intake_at, campaign=spec.campaign
+    def _receive(self, specs: list[LeadSpec]) -> None:
+        """Receive a batch through the bulk intake, then plan what happens to each lead."""
+        results = leads_receive_bulk(
+            items=[(i, {**spec.data, "campaign": spec.campaign}) for i, spec in enumerate(specs)],
+            source=Source.DEMO,
+            now=specs[0].intake_at,
+            actor=None,
+            on_duplicate=OnDuplicate.CREATE,
         )
-        lead = intake.lead
-        self._note_created_at(lead.pk, spec.intake_at)
-        if spec.keep_open or not intake.created:
-            return
+        ids = [results[i][1] for i in range(len(specs))]
+        leads = Lead.objects.select_related("team", "campaign", "requested_material").in_bulk(ids)
+        followups: dict[int, dict[str, FollowUp]] = {pk: {} for pk in ids}
+        for followup in FollowUp.objects.filter(lead_id__in=ids).select_related("policy"):
+            followups[followup.lead_id][followup.kind] = followup
+        for spec, pk in zip(specs, ids, strict=True):
+            self._note_created_at(pk, spec.intake_at)
+            if not spec.keep_open:
+                self._plan(leads[pk], followups[pk], spec.intake_at)
+
+    def _plan(self, lead: Lead, followups: dict[str, FollowUp], intake_at: datetime) -> None:
         plan = LeadPlan(
             before=lead.received_at < self.go_live,
             calendar=calendar_for(team=lead.team),
-            base=max(lead.received_at, spec.intake_at),
+            base=max(lead.received_at, intake_at),
             lead=lead,
         )
         plan.forgotten = not plan.before and self.rng.random() < 0.03
         self.plans[lead.pk] = plan
         self.owners[lead.pk] = lead.owner_id
-        followups = {f.kind: f for f in lead.followups.select_related("policy")}
+        for followup in followups.values():
+            followup.lead = lead
         if FollowUp.Kind.MATERIAL in followups:
             self._plan_material(followups[FollowUp.Kind.MATERIAL], plan)
         elif FollowUp.Kind.CALLBACK in followups:
@@ -1280,6 +1299,10 @@ class DemoSeeder:
     def _settle_history(self) -> None:
         """Make the bookkeeping columns tell the same time as the story."""
         demo = Lead.objects.filter(source=Source.DEMO)
+        # Routing happened when each lead came in (created_at), not when its day's batch did.
+        LeadEvent.objects.filter(
+            lead__in=demo, kind=LeadEvent.Kind.ASSIGNED, data__by="routing"
+        ).update(at=Subquery(Lead.objects.filter(pk=OuterRef("lead_id")).values("created_at")))
         LeadEvent.objects.filter(lead__in=demo).update(created_at=F("at"))
         FollowUp.objects.filter(lead__in=demo).update(created_at=F("starts_at"))
         # The history's notifications were emailed when they happened and the older
