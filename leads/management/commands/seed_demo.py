@@ -15,11 +15,13 @@ The story the data tells (PRODUCT.md, "The failure it exists to end"):
   team leads closed what was left of the old leads, so the queues today hold
   only current work, and the demo rep has overdue, due-today and upcoming items.
 
-Every write about a lead goes through the services, in time order: lead_receive,
+Every write about a lead goes through the services, in time order: the bulk
+intake (integrations.intake.leads_receive_bulk, a day's leads at a time),
 material_dispatch, call_log, lead_decide, lead_qualify, followup_complete,
 lead_move and sweep_overdue. Routing, deadlines, milestones, escalations,
 reassignments and notifications are what the product itself produced; this
-module only decides who does what, and when.
+module only decides who does what, and when. Its size (DEMO_LEADS) is what
+keeps the first `make run` short: the run time grows with the leads.
 """
 
 from __future__ import annotations
