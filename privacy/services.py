@@ -172,9 +172,7 @@ def _places(person: Person) -> dict[str, QuerySet]:
         "timeline": LeadEvent.objects.filter(lead_id__in=ids).order_by("lead_id", "at", "pk"),
         "followups": followups.order_by("lead_id", "pk"),
         "escalations": Escalation.objects.filter(followup__lead_id__in=ids).order_by("pk"),
-        "notifications": Notification.objects.filter(
-            Q(lead_id__in=ids) | Q(followup__lead_id__in=ids)
-        ).order_by("pk"),
+        "notifications": _notifications(ids, list(followups.values_list("pk", flat=True))),
         "material_emails": MaterialEmail.objects.filter(
             Q(lead_id__in=ids) | Q(to__in=sorted(person.emails))
         ).order_by("pk"),
@@ -187,6 +185,19 @@ def _places(person: Person) -> dict[str, QuerySet]:
             content_type=_lead_type(), object_id__in=[str(pk) for pk in ids]
         ).order_by("pk"),
     }
+
+
+def _notifications(lead_ids: list[int], followup_ids: list[int]) -> QuerySet:
+    """About one of the leads, or a batch notification whose follow-ups include theirs."""
+    about = Q(lead_id__in=lead_ids) | Q(followup_id__in=followup_ids)
+    if followup_ids and connection.vendor == "postgresql":
+        for pk in followup_ids:
+            about |= Q(followup_ids__contains=[pk])
+    elif followup_ids:  # SQLite has no JSON containment: read the batches
+        wanted = set(followup_ids)
+        batches = Notification.objects.exclude(followup_ids=[]).values_list("pk", "followup_ids")
+        about |= Q(pk__in=[pk for pk, ids in batches if wanted & set(ids or [])])
+    return Notification.objects.filter(about).order_by("pk")
 
 
 def _cell_matches(cell, person: Person) -> bool:
