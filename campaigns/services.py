@@ -538,10 +538,19 @@ def lead_intake(
     now: datetime,
     actor: User | None = None,
     on_duplicate: str = OnDuplicate.CREATE,
+    allow_suppressed: bool = False,
 ) -> Intake:
-    """lead_receive, then the digital material if it may go out now (web form, import, manual)."""
+    """lead_receive, then the digital material if it may go out now (web form, import, manual).
+
+    An erased person's email raises leads.services.PersonErased (see lead_receive)."""
     intake = lead_receive(
-        data=data, source=source, now=now, actor=actor, campaign=campaign, on_duplicate=on_duplicate
+        data=data,
+        source=source,
+        now=now,
+        actor=actor,
+        campaign=campaign,
+        on_duplicate=on_duplicate,
+        allow_suppressed=allow_suppressed,
     )
     if intake.created:
         material_autosend(lead=intake.lead, now=now)

@@ -41,6 +41,7 @@ from leads.imports import (
     issue_report_rows,
 )
 from leads.models import ImportJob, Lead, RejectReason, Source
+from leads.services import PersonErased
 
 from . import services
 from .forms import (
@@ -494,9 +495,13 @@ def lead_manual(request):
         campaign = form.cleaned_data["campaign"]
         data = form.lead_data()
         known = services.duplicate_hint(data=data, user=request.user)
-        intake = services.lead_intake(
-            campaign=campaign, data=data, source=Source.MANUAL, now=now, actor=request.user
-        )
+        try:
+            intake = services.lead_intake(
+                campaign=campaign, data=data, source=Source.MANUAL, now=now, actor=request.user
+            )
+        except PersonErased as exc:
+            form.add_error("email", str(exc))
+            return render(request, "leads/lead_manual_form.html", {"form": form})
         lead = intake.lead
         deadlines = "; ".join(
             f"{f.get_kind_display()}: {timezone.localtime(f.due_at):%d.%m.%Y %H:%M}"
@@ -654,12 +659,16 @@ def _webform(request, key: str, *, embed: bool):
             form = PublicLeadForm(request.POST, campaign=campaign, consent_text=consent_text)
             if form.is_valid():
                 now = timezone.now()
-                intake = services.lead_intake(
-                    campaign=campaign,
-                    data=form.lead_data(consent_text=consent_text, now=now),
-                    source=Source.WEB_FORM,
-                    now=now,
-                )
+                try:
+                    intake = services.lead_intake(
+                        campaign=campaign,
+                        data=form.lead_data(consent_text=consent_text, now=now),
+                        source=Source.WEB_FORM,
+                        now=now,
+                    )
+                except PersonErased as exc:
+                    form.add_error("email", str(exc))
+                    return render(request, "campaigns/webform.html", {**context, "form": form})
                 token = signing.dumps({"lead": intake.lead.pk}, salt=f"webform-thanks:{key}")
                 target = reverse("webform:embed_thanks" if embed else "webform:thanks", args=[key])
                 return redirect(f"{target}?t={token}&lang={language}")

@@ -15,6 +15,7 @@ from integrations.api import (
 )
 from integrations.errors import not_found
 from leads.api import LeadViewSet
+from privacy.api import PrivacyEraseView, PrivacyExportView
 
 router = SimpleRouter()
 router.include_format_suffixes = False
@@ -32,6 +33,8 @@ app_name = "api"
 urlpatterns = [
     path("auth/token/", TokenObtainView.as_view(), name="token-obtain"),
     path("dashboard/", DashboardView.as_view(), name="dashboard"),
+    path("privacy/export/", PrivacyExportView.as_view(), name="privacy-export"),
+    path("privacy/erase/", PrivacyEraseView.as_view(), name="privacy-erase"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     *router.urls,

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "leads",
     "followups",
     "integrations",
+    "privacy",
     # Last, as its docs ask: it counts failed log-ins and locks (settings below).
     "axes",
 ]
@@ -240,6 +241,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=17),
         "options": {"expires": 3000},
     },
+    # Retention: anonymise what is past its period (bounded batches; the next tick goes on).
+    "privacy-retention": {
+        "task": "privacy.tasks.retention_task",
+        "schedule": crontab(minute=41),
+        "options": {"expires": 3000},
+    },
     "daily-digest": {
         "task": "followups.tasks.send_daily_digest_task",
         "schedule": crontab(hour=7, minute=0, day_of_week="mon-fri"),
@@ -261,6 +268,15 @@ LEADBRIDGE_WEBFORM_RATE = (env_int("LEADBRIDGE_WEBFORM_RATE", 10), 600)
 LEADBRIDGE_TRUSTED_PROXIES = env_int("LEADBRIDGE_TRUSTED_PROXIES", 0)
 # The share of material that should go out on time; the dashboard draws it as the target line.
 LEADBRIDGE_SLA_TARGET = env_int("LEADBRIDGE_SLA_TARGET_PERCENT", 90) / 100
+
+# Data protection (privacy/): the salt of the hashed emails the suppression list and the
+# privacy logs keep (empty: derived from SECRET_KEY, which then must never change), and
+# the retention defaults for teams without their own policy (admin: Retention policies).
+LEADBRIDGE_PRIVACY_SALT = env_str("LEADBRIDGE_PRIVACY_SALT")
+LEADBRIDGE_RETENTION_LEAD_MONTHS = env_int("LEADBRIDGE_RETENTION_LEAD_MONTHS", 24)
+LEADBRIDGE_RETENTION_IMPORT_DAYS = env_int("LEADBRIDGE_RETENTION_IMPORT_DAYS", 90)
+LEADBRIDGE_RETENTION_WEBHOOK_DAYS = env_int("LEADBRIDGE_RETENTION_WEBHOOK_DAYS", 30)
+LEADBRIDGE_RETENTION_BATCH_SIZE = env_int("LEADBRIDGE_RETENTION_BATCH_SIZE", 500)
 
 # --- REST framework (the API for integrations, /api/v1/) -------------------
 REST_FRAMEWORK = {

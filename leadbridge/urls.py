@@ -17,5 +17,6 @@ urlpatterns = [
     path("leads/", include("leads.urls")),
     path("api/v1/", include("leadbridge.api_urls")),
     path("integrations/", include("integrations.urls")),
+    path("privacy/", include("privacy.urls")),
     path("", include("followups.urls")),
 ]

@@ -1,10 +1,24 @@
+from django import forms
 from django.contrib import admin
 from django.utils import timezone
 
 from followups.models import FollowUp
 
 from .models import Lead, LeadEvent, Source
-from .services import lead_receive
+from .services import ERASED_PERSON, erased_among, lead_receive
+
+
+class LeadAdminForm(forms.ModelForm):
+    class Meta:
+        model = Lead
+        fields = ["email"]  # the admin passes its own field list (ModelAdmin.get_form)
+
+    def clean_email(self):
+        email = self.cleaned_data.get("email", "")
+        # A new lead only: lead_receive refuses an erased person's email.
+        if self.instance.pk is None and email and erased_among([email]):
+            raise forms.ValidationError(ERASED_PERSON)
+        return email
 
 
 class FollowUpInline(admin.TabularInline):
@@ -32,6 +46,7 @@ class LeadEventInline(admin.TabularInline):
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
+    form = LeadAdminForm
     list_display = ["__str__", "campaign", "channel", "stage", "owner", "team", "received_at"]
     list_filter = ["stage", "channel", "source", "team"]
     search_fields = ["company", "contact_name", "email", "external_id"]

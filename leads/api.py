@@ -58,7 +58,7 @@ from .models import (
     Source,
     received_at_problem,
 )
-from .services import OnDuplicate, leads_reassign
+from .services import ERASED_PERSON, OnDuplicate, PersonErased, erased_among, leads_reassign
 
 ON_DUPLICATE_CHOICES = [
     (OnDuplicate.SKIP, _("skip: answer with the known lead, change nothing")),
@@ -672,9 +672,12 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                     if claim.lead is None:
                         raise NotFound(_("The lead made with this Idempotency-Key was deleted."))
                     return self._intake_response(claim.lead, "existing", created=False)
-            result = intake.lead_receive_one(
-                data=data, source=Source.API, now=now, actor=user, on_duplicate=on_duplicate
-            )
+            try:
+                result = intake.lead_receive_one(
+                    data=data, source=Source.API, now=now, actor=user, on_duplicate=on_duplicate
+                )
+            except PersonErased as exc:
+                raise ValidationError({"email": str(exc)}) from None
             if claim is not None:
                 claim.lead = result.lead
                 claim.response_status = 201 if result.created else 200
@@ -720,6 +723,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 if not owned:
                     return Response(claim.response_body)
             valid, invalid = validate_leads_in(items, user=user, now=now)
+            valid = _refuse_erased(valid, invalid)
             taken = intake.leads_receive_bulk(
                 items=valid, source=Source.API, now=now, actor=user, on_duplicate=on_duplicate
             )
@@ -788,6 +792,20 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         ]
         entries.sort(key=lambda entry: entry["at"])
         return Response(TimelineEntrySerializer(entries, many=True).data)
+
+
+def _refuse_erased(valid: list[tuple[int, dict]], invalid: dict) -> list[tuple[int, dict]]:
+    """Items naming an erased person become invalid (one lookup for the whole batch)."""
+    erased = erased_among(data.get("email", "") for _index, data in valid)
+    if not erased:
+        return valid
+    kept = []
+    for index, data in valid:
+        if data.get("email") in erased:
+            invalid[index] = {"email": str(ERASED_PERSON)}
+        else:
+            kept.append((index, data))
+    return kept
 
 
 def _storable(errors: dict) -> dict:

@@ -227,6 +227,7 @@ REASONS: dict[str, Any] = {
     ),
     "save_failed": _("could not be saved: %(error)s"),
     "unreadable": _("the file cannot be read from this row on: %(error)s"),
+    "erased": _("this person asked to be erased; record a new lawful basis to add them again"),
     "dup_email": _("known lead with the same email (lead %(lead)s)"),
     "dup_phone": _("known lead with the same phone number (lead %(lead)s)"),
     "dup_name": _("known lead with the same company and name (lead %(lead)s)"),
@@ -1837,6 +1838,7 @@ def _commit_chunk(job: ImportJob, rows: list[ParsedRow], *, now: datetime, share
             # resumes before them.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        _refuse_erased(rows)
         try:
             with transaction.atomic():
                 outcome = chunk.run_batched(rows, job)
@@ -1857,6 +1859,18 @@ def _commit_chunk(job: ImportJob, rows: list[ParsedRow], *, now: datetime, share
             failed=F("failed") + outcome.failed,
         )
     return rows[-1].line
+
+
+def _refuse_erased(rows: list[ParsedRow]) -> None:
+    """Rows naming an erased person become errors (one lookup for the chunk); the error
+    report keeps their row number, not their cells."""
+    from .services import erased_among
+
+    erased = erased_among(row.data["email"] for row in rows if not row.errors)
+    for row in rows:
+        if not row.errors and row.data["email"] in erased:
+            row.errors = [_reason("erased", "email")]
+            row.data, row.values = None, []
 
 
 def _fail(job: ImportJob, *, line: int, error: str, now: datetime) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Role, RoutingRule, Team, User
 from campaigns.models import Campaign
@@ -157,6 +158,24 @@ def rep_for(*, team: Team | None, now: datetime) -> User | None:
     )
 
 
+# An intake path refuses an erased person (privacy.services.suppressed_emails) with this.
+ERASED_PERSON = _("This person asked to be erased; record a new lawful basis to add them again.")
+
+
+class PersonErased(ValueError):
+    """The lead's email is on the suppression list of erased people."""
+
+    def __init__(self):
+        super().__init__(str(ERASED_PERSON))
+
+
+def erased_among(emails) -> set[str]:
+    """The given emails whose person was erased: one query for all (bulk and import chunks)."""
+    from privacy.services import suppressed_emails
+
+    return suppressed_emails(emails)
+
+
 @dataclass
 class Intake:
     lead: Lead
@@ -229,8 +248,12 @@ def lead_receive(
     campaign: Campaign | None = None,
     assign: bool = True,
     on_duplicate: str = OnDuplicate.CREATE,
+    allow_suppressed: bool = False,
 ) -> Intake:
     """Create a lead with its follow-ups, or return the one already received.
+
+    An email on the suppression list (a person who asked to be erased) raises
+    PersonErased, unless allow_suppressed (a new lawful basis was recorded).
 
     `data` holds Lead fields (received_at defaults to now). A repeat of the same
     campaign + external_id returns the existing lead (created=False), also when
@@ -242,6 +265,8 @@ def lead_receive(
     from integrations.services import webhook_lead_event
 
     fields = dict(data)
+    if not allow_suppressed and fields.get("email") and erased_among([fields["email"]]):
+        raise PersonErased
     fields.setdefault("received_at", now)
     external_id = fields.get("external_id", "")
     lead = Lead(campaign=campaign, source=source, **fields)

@@ -110,6 +110,13 @@ PAGES = {
     ),
     "leads:detail": ("/leads/{lead}/", ["manager", "rep"], {}, {}),
     "integrations:list": ("/integrations/", ["marketer"], {}, {}),
+    "privacy:search": ("/privacy/", ["manager"], {"email": "no@example.com", "lead": "{lead}"}, {}),
+    "privacy:export": (
+        "/privacy/export/",
+        ["manager"],
+        {"email": "no@example.com", "lead": None, "format": "json"},
+        {},
+    ),
     "webform:form": ("/f/{key}/", ["anonymous"], {"lang": "de"}, {}),
     "webform:thanks": ("/f/{key}/thanks/", ["anonymous"], {"lang": "de", "t": None}, {}),
     "webform:embed": ("/f/{key}/embed/", ["anonymous"], {"lang": "de"}, {}),
@@ -139,6 +146,7 @@ POST_ONLY = {
     "integrations:subscription_toggle",
     "integrations:subscription_delete",
     "integrations:delivery_retry",
+    "privacy:erase",
 }
 # Not pages of the app: Django's own (admin, log-in, language switch), the API (the
 # last test), the health check.

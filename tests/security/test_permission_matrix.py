@@ -44,6 +44,7 @@ M = frozenset({"marketing"})
 RA = frozenset({"rep_a"})
 M_RA = M | RA
 SALES = frozenset({"rep_a", "rep_b", "manager_b"})
+MB = frozenset({"manager_b"})
 
 # What only some may read: team A's lead (marketing sees every lead) and rep A's own
 # integration set-up (nobody else's business, not even marketing's).
@@ -147,6 +148,12 @@ MATRIX: dict[str, Rule] = {
     "integrations:subscription_toggle": Rule(post=RA, obj="webhook", changes=RA),
     "integrations:subscription_delete": Rule(post=RA, obj="webhook", changes=RA),
     "integrations:delivery_retry": Rule(post=RA, obj="delivery", changes=RA),
+    # --- data privacy: team leads (their team's leads) and administrators ------------------
+    # Team lead B may open the page and ask; team A's lead stays out of reach (nothing
+    # shows it, nothing changes it: tests/privacy/test_privacy_access.py names it).
+    "privacy:search": Rule(get=MB),
+    "privacy:export": Rule(get=MB),
+    "privacy:erase": Rule(post=MB),
     # --- API ------------------------------------------------------------------------
     "api:dashboard": Rule(get=SIGNED_IN),
     "api:campaign-list": Rule(get=SIGNED_IN, post=M),
@@ -187,6 +194,8 @@ MATRIX: dict[str, Rule] = {
     "api:webhook-delivery-list": Rule(get=SIGNED_IN),
     "api:webhook-delivery-detail": Rule(get=RA, obj="delivery"),
     "api:webhook-delivery-retry": Rule(post=RA, obj="delivery", changes=RA),
+    "api:privacy-export": Rule(get=MB),
+    "api:privacy-erase": Rule(post=MB),
 }
 
 # The admin's log-in, and its log-out (which sends a non-staff user to the admin's index).
