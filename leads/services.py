@@ -15,7 +15,7 @@ from campaigns.models import Campaign
 from leadbridge import lookups
 from leadbridge.prepared import numbered, prepared_cursor
 
-from .models import Decision, Lead, LeadEvent, RejectReason, Stage
+from .models import Decision, Lead, LeadEvent, RejectReason, Stage, lawful_basis_record
 
 if TYPE_CHECKING:
     from followups.models import FollowUp
@@ -232,7 +232,8 @@ def lead_receive(
 ) -> Intake:
     """Create a lead with its follow-ups, or return the one already received.
 
-    `data` holds Lead fields (received_at defaults to now). A repeat of the same
+    `data` holds Lead fields (received_at defaults to now), a lawful_basis among them
+    (its source and time are recorded here: lawful_basis_record). A repeat of the same
     campaign + external_id returns the existing lead (created=False), also when
     two requests race: the unique constraint decides, the loser reads the winner.
     A match by identity is handled as `on_duplicate` says, among the leads the
@@ -243,6 +244,7 @@ def lead_receive(
 
     fields = dict(data)
     fields.setdefault("received_at", now)
+    fields.update(lawful_basis_record(fields, source=source))
     external_id = fields.get("external_id", "")
     lead = Lead(campaign=campaign, source=source, **fields)
     lead.dedup_key = lead.compute_dedup_key()

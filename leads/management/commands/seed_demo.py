@@ -57,7 +57,16 @@ from followups.services import (
     material_dispatch,
     sweep_overdue,
 )
-from leads.models import CLOSED_STAGES, Decision, Lead, LeadEvent, RejectReason, Source, Stage
+from leads.models import (
+    CLOSED_STAGES,
+    Decision,
+    LawfulBasis,
+    Lead,
+    LeadEvent,
+    RejectReason,
+    Source,
+    Stage,
+)
 from leads.services import lead_decide, lead_move, lead_qualify, lead_receive
 
 DEMO_PASSWORD = "leadbridge-demo"
@@ -859,9 +868,13 @@ class DemoSeeder:
             **extra,
         }
         data["message"] = data.get("message", "").replace("{n}", f"{first} {last}")
+        # Form leads consented; the others (fair scans, coupons, calls) are enquiries.
+        data["lawful_basis"] = LawfulBasis.CONTRACT
         if campaign.channel in {Channel.WEBSITE, Channel.NEWSLETTER, Channel.WEBINAR}:
-            data["consent_text"] = campaign.consent_text
+            data["consent_text"] = campaign.consent_text_for("de")
+            data["consent_language"] = "de"
             data["consent_at"] = received_at
+            data["lawful_basis"] = LawfulBasis.CONSENT
         return data
 
     def _queue_specs(self) -> list[LeadSpec]:
