@@ -285,6 +285,7 @@ job = imports.import_configure(
     on_duplicate="skip",
     consent_all=False,
     material_all=False,
+    lawful_basis="legitimate_interest",  # fair scans
 )
 preview_s = time.perf_counter() - start
 run_start = time.perf_counter()

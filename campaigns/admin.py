@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .models import Campaign, InfoMaterial, MaterialEmail
+from .models import Campaign, InfoMaterial, MaterialEmail, OptInEmail
 
 
 @admin.register(InfoMaterial)
@@ -44,6 +44,24 @@ class MaterialEmailAdmin(admin.ModelAdmin):
     def send_again(self, request, queryset):
         changed = queryset.exclude(state=MaterialEmail.State.SENT).update(
             state=MaterialEmail.State.PENDING, error=""
+        )
+        self.message_user(
+            request, _("%(n)d emails will go out with the worker's next run.") % {"n": changed}
+        )
+
+
+@admin.register(OptInEmail)
+class OptInEmailAdmin(admin.ModelAdmin):
+    list_display = ["lead", "state", "created_at", "sent_at", "error"]
+    list_filter = ["state"]
+    raw_id_fields = ["lead"]
+    readonly_fields = ["created_at", "sent_at", "error"]
+    actions = ["send_again"]
+
+    @admin.action(description=gettext_lazy("Send again (failed or stuck in sending)"))
+    def send_again(self, request, queryset):
+        changed = queryset.exclude(state=OptInEmail.State.SENT).update(
+            state=OptInEmail.State.PENDING, error=""
         )
         self.message_user(
             request, _("%(n)d emails will go out with the worker's next run.") % {"n": changed}

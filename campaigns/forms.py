@@ -2,7 +2,7 @@ import re
 import secrets
 
 from django import forms
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
@@ -10,9 +10,21 @@ from accounts.models import Role, Team, User
 from followups.forms import DateTimeLocalInput, IdField, QueryFilterForm
 from followups.models import SlaPolicy
 from leads.imports import TARGETS
-from leads.models import RECEIVED_FLOOR, ImportJob, RejectReason, received_at_problem
+from leads.models import (
+    RECEIVED_FLOOR,
+    ImportJob,
+    LawfulBasis,
+    RejectReason,
+    received_at_problem,
+)
 
-from .models import Campaign, Channel, InfoMaterial
+from .models import (
+    DEFAULT_CONSENT_TEXT,
+    MARKETING_CONSENT_TEXT,
+    Campaign,
+    Channel,
+    InfoMaterial,
+)
 
 
 class DateInput(forms.DateInput):
@@ -67,6 +79,10 @@ class CampaignForm(forms.ModelForm):
         self.fields["materials"].queryset = InfoMaterial.objects.all()
         if user is not None and not self.instance.pk:
             self.fields["owner"].initial = user.pk
+        # What an empty text shows on each form: the standard text in that language.
+        for name, language in (("consent_text", "de"), ("consent_text_en", "en")):
+            with translation.override(language):
+                self.fields[name].widget.attrs["placeholder"] = str(DEFAULT_CONSENT_TEXT)
 
     def clean(self):
         data = super().clean()
@@ -207,6 +223,9 @@ class PublicLeadForm(forms.Form):
     )
     wants_call = forms.BooleanField(label=_("Please call me"), required=False)
     consent = forms.BooleanField(label=_("Consent"), required=True)
+    # Separate from the consent to answer the enquiry, never ticked in advance, and
+    # only consent once confirmed by the emailed link (double opt-in).
+    marketing = forms.BooleanField(label=MARKETING_CONSENT_TEXT, required=False)
     # Spam trap: hidden from people (CSS and aria-hidden), filled in by bots.
     website = forms.CharField(label=_("Leave this field empty"), required=False)
     # One per rendered form: a double click or a resubmit stays one lead.
@@ -260,6 +279,8 @@ class PublicLeadForm(forms.Form):
             for name in ("street", "postcode", "city"):
                 if not data.get(name):
                     self.add_error(name, _("We post this material: please give your address."))
+        if data.get("marketing") and not data.get("email") and "email" not in self.errors:
+            self.add_error("email", _("We send news by email: please give your email address."))
         if data.get("wants_call") and not data.get("phone") and "phone" not in self.errors:
             self.add_error("phone", _("Please give a phone number so that we can call you."))
         return data
@@ -269,9 +290,18 @@ class PublicLeadForm(forms.Form):
         nonce = (self.cleaned_data.get("nonce") or "").strip()
         return nonce if _NONCE.match(nonce) else ""
 
-    def lead_data(self, *, consent_text: str, now) -> dict:
+    def lead_data(self, *, consent_text: str, language: str, now) -> dict:
+        """The lead's fields: consent (the lawful basis) with the text shown and its
+        language; the marketing box's text, in that language, when it was ticked."""
         data = self.cleaned_data
         material = data.get("material")
+        marketing = {}
+        if data.get("marketing"):
+            with translation.override(language):
+                marketing = {
+                    "marketing_consent_text": str(MARKETING_CONSENT_TEXT),
+                    "marketing_consent_requested_at": now,
+                }
         return {
             "contact_name": data["contact_name"].strip(),
             "company": data["company"].strip(),
@@ -286,8 +316,11 @@ class PublicLeadForm(forms.Form):
             "requested_material": material,
             "wants_call": data["wants_call"],
             "consent_text": consent_text,
+            "consent_language": language,
             "consent_at": now,
+            "lawful_basis": LawfulBasis.CONSENT,
             "external_id": f"form:{self.nonce_value}" if self.nonce_value else "",
+            **marketing,
         }
 
 
@@ -328,6 +361,16 @@ class ManualLeadForm(forms.Form):
     consent = forms.BooleanField(
         label=_("Consent given (the campaign's consent text was read out)"), required=False
     )
+    lawful_basis = forms.ChoiceField(
+        label=_("Lawful basis"),
+        choices=[("", _("— choose —")), *LawfulBasis.choices],
+        help_text=_(
+            "Why we may keep this person's data: consent (read out and agreed), a "
+            "pre-contract enquiry (they asked for material, an offer or a call), or a "
+            "legitimate interest."
+        ),
+        error_messages={"required": _("Choose the lawful basis on which this lead is kept.")},
+    )
 
     def __init__(self, *args, now=None, **kwargs):
         kwargs.setdefault("label_suffix", "")
@@ -366,15 +409,24 @@ class ManualLeadForm(forms.Form):
         )
         if not reachable and not self.errors:
             self.add_error(None, _("Give an email address, a phone number or a postal address."))
+        if data.get("lawful_basis") == LawfulBasis.CONSENT and not data.get("consent"):
+            self.add_error(
+                "consent", _("Consent as the lawful basis needs the consent to have been given.")
+            )
         return data
 
-    def lead_data(self) -> dict:
+    def lead_data(self, *, language: str) -> dict:
+        """The lead's fields; a consent read out is recorded in `language` (the caller's)."""
         data = self.cleaned_data
         campaign = data.get("campaign")
         material = data.get("material")
         consent_text = ""
         if data["consent"]:
-            consent_text = campaign.consent_text if campaign else str(_("Consent given by phone."))
+            if campaign:
+                consent_text = campaign.consent_text_for(language)
+            else:
+                with translation.override(language):
+                    consent_text = str(_("Consent given by phone."))
         return {
             "channel": "" if campaign else data["channel"],
             "contact_name": data["contact_name"].strip(),
@@ -390,8 +442,10 @@ class ManualLeadForm(forms.Form):
             "requested_material": material,
             "wants_call": data["wants_call"],
             "consent_text": consent_text,
+            "consent_language": language if data["consent"] else "",
             "consent_at": data["received_at"] if data["consent"] else None,
             "received_at": data["received_at"],
+            "lawful_basis": data["lawful_basis"],
         }
 
 
@@ -427,6 +481,18 @@ class ImportMappingForm(forms.Form):
     consent_all = forms.BooleanField(
         label=_("Every row gave consent with the campaign's consent text"), required=False
     )
+    # No initial choice: whoever imports says why the company may keep these people's data.
+    lawful_basis = forms.ChoiceField(
+        label=_("Lawful basis for every lead of this file"),
+        choices=LawfulBasis.choices,
+        widget=forms.RadioSelect,
+        help_text=_(
+            "Consent: each row agreed to the campaign's consent text. Pre-contract enquiry: "
+            "they asked for material, an offer or a call. Legitimate interest: e.g. business "
+            "cards from a fair, weighed against their interests."
+        ),
+        error_messages={"required": _("Choose the lawful basis on which these leads are kept.")},
+    )
 
     def __init__(self, *args, job: ImportJob, now=None, **kwargs):
         kwargs.setdefault("label_suffix", "")
@@ -446,6 +512,7 @@ class ImportMappingForm(forms.Form):
             self.fields["material_all"].initial = job.material_all
             self.fields["consent_all"].initial = job.consent_all
             self.fields["on_duplicate"].initial = job.on_duplicate
+            self.fields["lawful_basis"].initial = job.lawful_basis or None
 
     def clean_received_on(self):
         day = self.cleaned_data["received_on"]
@@ -470,6 +537,11 @@ class ImportMappingForm(forms.Form):
             mapping[target] = index
         data["mapping"] = mapping
         if not self.errors:
-            for problem in mapping_problems(mapping=mapping, received_on=data.get("received_on")):
+            for problem in mapping_problems(
+                mapping=mapping,
+                received_on=data.get("received_on"),
+                lawful_basis=data.get("lawful_basis"),
+                consent_all=data.get("consent_all", False),
+            ):
                 self.add_error(None, problem)
         return data

@@ -3,6 +3,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from leadbridge.lookups import InvalidatingQuerySet
@@ -47,6 +48,17 @@ class InfoMaterial(models.Model):
     @property
     def is_printed(self) -> bool:
         return self.kind == self.Kind.PRINTED
+
+
+# What a public form asks for when its campaign sets no text of its own, in the form's
+# language. (Kept out of the column's default: that was rendered once, in the language
+# of whoever created the campaign, and showed English text on German forms.)
+DEFAULT_CONSENT_TEXT = _("I agree that my details are used to send me the material and contact me.")
+# The separate, optional box for marketing emails (double opt-in).
+MARKETING_CONSENT_TEXT = _(
+    "I'd like to receive news and marketing emails. I will get an email to confirm this "
+    "and can unsubscribe at any time."
+)
 
 
 def _new_form_key() -> str:
@@ -120,14 +132,14 @@ class Campaign(models.Model):
     )
     form_key = models.CharField(max_length=32, unique=True, default=_new_form_key, editable=False)
     consent_text = models.TextField(
-        _("consent text"),
+        _("consent text (German)"),
         blank=True,
-        default=_("I agree that my details are used to send me the material and contact me."),
+        help_text=_("Shown on the German form; empty shows the standard German text."),
     )
     consent_text_en = models.TextField(
         _("consent text (English)"),
         blank=True,
-        help_text=_("Shown on the English form; empty shows the text above."),
+        help_text=_("Shown on the English form; empty shows the standard English text."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -164,9 +176,14 @@ class Campaign(models.Model):
         return self.status in {self.Status.ACTIVE, self.Status.ENDED}
 
     def consent_text_for(self, language: str) -> str:
-        if language.startswith("en") and self.consent_text_en.strip():
-            return self.consent_text_en
-        return self.consent_text
+        """The consent text the form in `language` shows: the campaign's own text for
+        that language, else the standard text translated into it (never the other
+        language's text)."""
+        own = self.consent_text_en if language.startswith("en") else self.consent_text
+        if own.strip():
+            return own
+        with translation.override(language):
+            return str(DEFAULT_CONSENT_TEXT)
 
 
 class MaterialEmail(models.Model):
@@ -208,3 +225,35 @@ class MaterialEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.to} ({self.get_state_display()})"
+
+
+class OptInEmail(models.Model):
+    """The outbox of double opt-in emails: one per lead that ticked the marketing box on
+    the web form, written with the lead, sent once by the worker (outbox.drain), as
+    MaterialEmail is. No address column: the worker reads the lead's, so the person's
+    data stays in one place (and an erased lead's email is not sent).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    lead = models.OneToOneField("leads.Lead", on_delete=models.CASCADE, related_name="opt_in_email")
+    state = models.CharField(_("state"), max_length=10, choices=State, default=State.PENDING)
+    created_at = models.DateTimeField(_("asked at"))
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("opt-in email")
+        verbose_name_plural = _("opt-in emails")
+        indexes = [
+            # The worker's claim: only the few pending rows are in it.
+            models.Index(fields=["id"], condition=Q(state="pending"), name="opt_in_email_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} ({self.get_state_display()})"

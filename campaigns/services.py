@@ -8,19 +8,23 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
+from django.core import signing
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
+from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team, User
 from followups.models import FollowUp, SlaPolicy
 from leadbridge import outbox
-from leads.models import Lead, RejectReason, Stage
+from leads.models import Lead, LeadEvent, RejectReason, Stage
 from leads.services import Intake, OnDuplicate, lead_receive
 
-from .models import Campaign, Channel, InfoMaterial, MaterialEmail
+from .models import Campaign, Channel, InfoMaterial, MaterialEmail, OptInEmail
 
 log = logging.getLogger(__name__)
 
@@ -554,7 +558,147 @@ def lead_intake(
     )
     if intake.created:
         material_autosend(lead=intake.lead, now=now)
+        if intake.lead.marketing_consent_requested_at is not None and intake.lead.email:
+            # Double opt-in: the confirmation email, sent by the worker (opt_in_emails_send).
+            OptInEmail.objects.create(lead=intake.lead, created_at=now)
     return intake
+
+
+# --- double opt-in for marketing emails ------------------------------------------------
+
+OPT_IN_SALT = "campaigns.marketing-opt-in"
+# How long a confirmation link works (counted from when the email was written).
+OPT_IN_MAX_AGE = timedelta(days=7)
+
+
+def _email_mark(email: str) -> str:
+    """Binds a link to the address it was sent to: one changed or erased since is not confirmed."""
+    return salted_hmac(OPT_IN_SALT, email.strip().lower()).hexdigest()[:20]
+
+
+def opt_in_token(*, lead: Lead) -> str:
+    """The signed, timestamped token of a lead's confirmation link."""
+    return signing.dumps({"lead": lead.pk, "email": _email_mark(lead.email)}, salt=OPT_IN_SALT)
+
+
+def opt_in_url(*, lead: Lead, language: str) -> str:
+    path = reverse("webform:opt_in", args=[opt_in_token(lead=lead)])
+    return f"{settings.LEADBRIDGE_BASE_URL}{path}?lang={language}"
+
+
+class OptInState:
+    OPEN = "open"  # a valid link, not used yet
+    CONFIRMED = "confirmed"  # used just now
+    ALREADY = "already"  # used before: nothing changes
+    EXPIRED = "expired"
+    INVALID = "invalid"  # forged, garbled, or for an address the lead no longer has
+
+
+def opt_in_lookup(*, token: str) -> tuple[str, Lead | None]:
+    """What a confirmation link stands for, without changing anything (the page shown
+    for GET: mail scanners open links, only the button confirms)."""
+    try:
+        data = signing.loads(token, salt=OPT_IN_SALT, max_age=OPT_IN_MAX_AGE)
+        expired = False
+    except signing.SignatureExpired:
+        data, expired = signing.loads(token, salt=OPT_IN_SALT), True
+    except signing.BadSignature:
+        return OptInState.INVALID, None
+    if not isinstance(data, dict) or not isinstance(data.get("lead"), int):
+        return OptInState.INVALID, None
+    lead = Lead.objects.filter(pk=data["lead"]).first()
+    if (
+        lead is None
+        or lead.marketing_consent_requested_at is None
+        or not lead.email
+        or _email_mark(lead.email) != data.get("email")
+    ):
+        return OptInState.INVALID, None
+    if lead.has_marketing_consent:
+        return OptInState.ALREADY, lead
+    return (OptInState.EXPIRED if expired else OptInState.OPEN), lead
+
+
+def marketing_consent_confirm(*, token: str, now: datetime) -> tuple[str, Lead | None]:
+    """The person clicked "confirm": record marketing_consent_confirmed_at, once.
+
+    A guarded update decides (two clicks at once confirm once); a used link changes
+    nothing, an expired one neither (the person asks again on the form).
+    """
+    state, lead = opt_in_lookup(token=token)
+    if state != OptInState.OPEN:
+        return state, lead
+    with transaction.atomic():
+        claimed = Lead.objects.filter(
+            pk=lead.pk, marketing_consent_confirmed_at__isnull=True
+        ).update(marketing_consent_confirmed_at=now, updated_at=now)
+        if claimed != 1:
+            return OptInState.ALREADY, lead
+        LeadEvent.objects.create(
+            lead=lead, kind=LeadEvent.Kind.MARKETING_CONFIRMED, at=now, data={}
+        )
+    lead.marketing_consent_confirmed_at = now
+    return OptInState.CONFIRMED, lead
+
+
+def opt_in_emails_send(*, now: datetime, batch_size: int = 100) -> int:
+    """Send the pending opt-in emails, each at most once (claimed before sending, as
+    material_emails_send does); the number sent."""
+
+    def send(outgoing: OptInEmail) -> dict:
+        error = _opt_in_email_send(outgoing)
+        return {
+            "state": OptInEmail.State.FAILED if error else OptInEmail.State.SENT,
+            "sent_at": None if error else now,
+            "error": error,
+        }
+
+    return outbox.drain(
+        OptInEmail.objects,
+        field="state",
+        pending=OptInEmail.State.PENDING,
+        sending=OptInEmail.State.SENDING,
+        sent=OptInEmail.State.SENT,
+        size=batch_size,
+        related=("lead", "lead__campaign"),
+        send=send,
+    )
+
+
+def _opt_in_email_send(outgoing: OptInEmail) -> str:
+    """The confirmation link, in the language the form was shown in. Returns "" when
+    sent, else what went wrong (kept on the row)."""
+    from django.core.mail import EmailMessage
+
+    lead = outgoing.lead
+    if not lead.email or lead.marketing_consent_requested_at is None:
+        return "the lead has no email address or no marketing request (any more)"
+    language = lead.consent_language or settings.LANGUAGE_CODE
+    with translation.override(language):
+        lines = [
+            _("Dear %(name)s,") % {"name": lead.contact_name},
+            "",
+            _(
+                "you asked on our form “%(form)s” to receive news and marketing emails "
+                "from us. Please confirm this within %(days)d days by opening this link:"
+            )
+            % {"form": lead.campaign.name if lead.campaign else "", "days": OPT_IN_MAX_AGE.days},
+            "",
+            opt_in_url(lead=lead, language=language),
+            "",
+            _("If you did not ask for this, ignore this email: you will get no marketing emails."),
+        ]
+        message = EmailMessage(
+            subject=_("Please confirm: news and marketing emails"),
+            body="\n".join(lines),
+            to=[lead.email],
+        )
+    try:
+        message.send()
+    except Exception as exc:  # SMTP down: recorded on the row, not raised
+        log.exception("opt-in email %s: sending failed", outgoing.pk)
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return ""
 
 
 @dataclass

@@ -10,3 +10,9 @@ from . import services
 @shared_task(ignore_result=True)
 def send_material_emails_task() -> int:
     return services.material_emails_send(now=timezone.now())
+
+
+# Early ack on purpose, as above: each opt-in email is claimed before it is sent.
+@shared_task(ignore_result=True)
+def send_opt_in_emails_task() -> int:
+    return services.opt_in_emails_send(now=timezone.now())

@@ -439,6 +439,7 @@ def import_detail(request, pk: int):
                 on_duplicate=data["on_duplicate"],
                 consent_all=data["consent_all"],
                 material_all=data["material_all"],
+                lawful_basis=data["lawful_basis"],
             )
         except ValueError as exc:
             form.add_error(None, str(exc))
@@ -493,7 +494,7 @@ def lead_manual(request):
     form = ManualLeadForm(request.POST or None, now=now, initial=initial)
     if request.method == "POST" and form.is_valid():
         campaign = form.cleaned_data["campaign"]
-        data = form.lead_data()
+        data = form.lead_data(language=_form_language(request))
         known = services.duplicate_hint(data=data, user=request.user)
         try:
             intake = services.lead_intake(
@@ -627,7 +628,13 @@ def _webform(request, key: str, *, embed: bool):
     language = _form_language(request)
     with translation.override(language):
         consent_text = campaign.consent_text_for(language)
-        context = {"campaign": campaign, "embed": embed, "language": language, "form_key": key}
+        context = {
+            "campaign": campaign,
+            "embed": embed,
+            "language": language,
+            "form_key": key,
+            "privacy_url": settings.LEADBRIDGE_PRIVACY_URL,
+        }
         if campaign.status != Campaign.Status.ACTIVE:
             return render(
                 request,
@@ -662,7 +669,7 @@ def _webform(request, key: str, *, embed: bool):
                 try:
                     intake = services.lead_intake(
                         campaign=campaign,
-                        data=form.lead_data(consent_text=consent_text, now=now),
+                        data=form.lead_data(consent_text=consent_text, language=language, now=now),
                         source=Source.WEB_FORM,
                         now=now,
                     )
@@ -702,6 +709,27 @@ def _webform_thanks(request, key: str, *, embed: bool):
                 "lead": lead,
                 "form_key": key,
             },
+        )
+
+
+def opt_in(request, token: str):
+    """The link of the double opt-in email: GET shows a button (mail scanners open
+    links; only a person's click confirms), POST records the confirmation once."""
+    language = _form_language(request)
+    if request.method == "POST":
+        state, lead = services.marketing_consent_confirm(token=token, now=timezone.now())
+    else:
+        state, lead = services.opt_in_lookup(token=token)
+    status = {
+        services.OptInState.EXPIRED: 410,
+        services.OptInState.INVALID: 404,
+    }.get(state, 200)
+    with translation.override(language):
+        return render(
+            request,
+            "campaigns/opt_in.html",
+            {"state": state, "lead": lead, "language": language, "token": token},
+            status=status,
         )
 
 

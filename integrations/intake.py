@@ -25,7 +25,7 @@ from accounts.models import Role, RoutingRule, Team, User
 from followups.models import FollowUp
 from followups.services import DeadlineShifts, calendar_for, initial_followups, sla_policy_for
 from leadbridge.jsontext import JsonText, for_copy, for_orm
-from leads.models import Lead, LeadEvent
+from leads.models import Lead, LeadEvent, lawful_basis_record
 from leads.services import MERGEABLE, OnDuplicate, _merge_into, lead_receive, rep_for
 
 from .models import Event
@@ -174,6 +174,7 @@ def _receive_bulk(*, items, source, now, actor, on_duplicate) -> dict[int, tuple
                 continue
         route = _assignment(fields, now) if ("owner" in fields or "team" in fields) else True
         fields.setdefault("received_at", now)
+        fields.update(lawful_basis_record(fields, source=source))
         lead = _new_lead(campaign, source, fields, blanks)
         lead._route = route
         lead.channel = lead.channel or campaign.channel

@@ -30,6 +30,19 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true or false.")
 
 
+def env_url(name: str, default: str = "") -> str:
+    """An absolute http(s) URL, or the default when unset or empty."""
+    raw = env_str(name)
+    if not raw:
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or any(c.isspace() for c in raw):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not an absolute http(s) URL, e.g. https://example.com/privacy."
+        )
+    return raw
+
+
 def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():

@@ -12,7 +12,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from .env import database_from_url, env_bool, env_int, env_list, env_str, redis_url
+from .env import database_from_url, env_bool, env_int, env_list, env_str, env_url, redis_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("LEADBRIDGE_DATA_DIR") or BASE_DIR / "var")
@@ -214,6 +214,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 10.0,
         "options": {"expires": 8},
     },
+    # Double opt-in: the confirmation link goes out as quickly as the material.
+    "send-opt-in-emails": {
+        "task": "campaigns.tasks.send_opt_in_emails_task",
+        "schedule": 10.0,
+        "options": {"expires": 8},
+    },
     "send-notification-emails": {
         "task": "followups.tasks.send_notification_emails_task",
         "schedule": 60.0,
@@ -266,6 +272,9 @@ LEADBRIDGE_BASE_URL = env_str("LEADBRIDGE_BASE_URL", "http://127.0.0.1:8000")
 # X-Forwarded-For hops to trust for the visitor's address.
 LEADBRIDGE_WEBFORM_RATE = (env_int("LEADBRIDGE_WEBFORM_RATE", 10), 600)
 LEADBRIDGE_TRUSTED_PROXIES = env_int("LEADBRIDGE_TRUSTED_PROXIES", 0)
+# The company's privacy notice, linked under the consent of every public form (GDPR
+# Art. 13: the person learns there how their data is used). Empty: no link.
+LEADBRIDGE_PRIVACY_URL = env_url("LEADBRIDGE_PRIVACY_URL")
 # The share of material that should go out on time; the dashboard draws it as the target line.
 LEADBRIDGE_SLA_TARGET = env_int("LEADBRIDGE_SLA_TARGET_PERCENT", 90) / 100
 
@@ -371,6 +380,8 @@ SPECTACULAR_SETTINGS = {
         "StageEnum": "leads.models.Stage",
         "RejectReasonEnum": "leads.models.RejectReason",
         "WebhookEventEnum": "integrations.models.Event",
+        "LeadSourceEnum": "leads.models.Source",
+        "LawfulBasisEnum": "leads.models.LawfulBasis",
     },
 }
 

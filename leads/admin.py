@@ -1,10 +1,11 @@
 from django import forms
 from django.contrib import admin
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from followups.models import FollowUp
 
-from .models import Lead, LeadEvent, Source
+from .models import LawfulBasis, Lead, LeadEvent, Source
 from .services import ERASED_PERSON, erased_among, lead_receive
 
 
@@ -19,6 +20,18 @@ class LeadAdminForm(forms.ModelForm):
         if self.instance.pk is None and email and erased_among([email]):
             raise forms.ValidationError(ERASED_PERSON)
         return email
+
+    def clean(self):
+        data = super().clean()
+        if (
+            self.instance.pk is None
+            and data.get("lawful_basis") == LawfulBasis.CONSENT
+            and not data.get("consent_at")
+        ):
+            self.add_error(
+                "consent_at", _("Consent as the lawful basis needs the time it was given.")
+            )
+        return data
 
 
 class FollowUpInline(admin.TabularInline):
@@ -52,8 +65,23 @@ class LeadAdmin(admin.ModelAdmin):
     search_fields = ["company", "contact_name", "email", "external_id"]
     date_hierarchy = "received_at"
     raw_id_fields = ["campaign", "owner", "decided_by"]
-    readonly_fields = ["dedup_key", "created_at", "updated_at"]
+    readonly_fields = [
+        "dedup_key",
+        "lawful_basis_source",
+        "lawful_basis_at",
+        "marketing_consent_text",
+        "marketing_consent_requested_at",
+        "marketing_consent_confirmed_at",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [FollowUpInline, LeadEventInline]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None:  # a new lead is received like any other: it needs a basis
+            form.base_fields["lawful_basis"].required = True
+        return form
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -52,6 +52,7 @@ from leadbridge import lookups
 from .models import (
     RECEIVED_FLOOR,
     Decision,
+    LawfulBasis,
     Lead,
     LeadEvent,
     RejectReason,
@@ -103,6 +104,11 @@ class LeadSerializer(ApiModelSerializer):
             "wants_call",
             "consent_text",
             "consent_at",
+            "consent_language",
+            "lawful_basis",
+            "lawful_basis_source",
+            "lawful_basis_at",
+            "marketing_consent_confirmed_at",
             "received_at",
             "stage",
             "owner",
@@ -175,8 +181,35 @@ class LeadInSerializer(ApiSerializer):
     channel = serializers.ChoiceField(
         choices=Channel.choices, required=False, help_text=_("Default: the campaign's channel.")
     )
-    consent_text = StrictCharField(max_length=5000, required=False, allow_blank=True, default="")
+    consent_text = StrictCharField(
+        max_length=5000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("The exact text the person agreed to, as it was shown."),
+    )
     consent_at = OffsetDateTimeField(required=False, allow_null=True, default=None)
+    consent_language = StrictRegexField(
+        r"^[a-z]{2}(-[A-Za-z]{2,4})?\Z",
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=_("The language the consent text was shown in, e.g. de or en."),
+        error_messages={"invalid": _("Give a language code, e.g. de or en.")},
+    )
+    # Default "contract": a lead is an enquiry, and answering one is a step taken at the
+    # person's request before a contract (Art. 6(1)(b)); integrations/API.md says when
+    # to send another basis.
+    lawful_basis = serializers.ChoiceField(
+        choices=LawfulBasis.choices,
+        required=False,
+        default=LawfulBasis.CONTRACT,
+        help_text=_(
+            "Why you may keep this person's data (GDPR Art. 6(1)). Default: contract "
+            "(a pre-contract enquiry: the person asked for material, an offer or a call). "
+            "consent needs consent_text and consent_at."
+        ),
+    )
     owner = IdField(
         required=False,
         help_text=_("Team leads and administrators only: the rep who follows up (no routing)."),
@@ -234,6 +267,13 @@ def validate_intake(attrs: dict, *, now, user, materials_of=None) -> dict:
         errors["received_at"] = _("The enquiry cannot have arrived before %(date)s.") % {
             "date": RECEIVED_FLOOR.isoformat()
         }
+    if attrs.get("lawful_basis") == LawfulBasis.CONSENT and not (
+        attrs.get("consent_text") and attrs.get("consent_at")
+    ):
+        errors["lawful_basis"] = _(
+            "Consent as the lawful basis needs consent_text (what the person agreed to) "
+            "and consent_at (when)."
+        )
     material = attrs.get("requested_material")
     if material is not None:
         offered = (

@@ -41,6 +41,7 @@ from typing import Any
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.validators import validate_email
@@ -58,10 +59,12 @@ from leadbridge.jsontext import JsonText, for_copy, for_orm
 from .models import (
     ImportIssue,
     ImportJob,
+    LawfulBasis,
     Lead,
     LeadEvent,
     Source,
     dedup_key,
+    lawful_basis_record,
     received_at_problem,
 )
 
@@ -221,6 +224,7 @@ REASONS: dict[str, Any] = {
     "bool": _("“%(value)s” in %(field)s is neither yes nor no"),
     "country": _("“%(value)s” is not a country code (DE, AT, CH …)"),
     "unreachable": _("no email, phone or postal address: sales could not follow up"),
+    "no_consent": _("no consent, and consent is the lawful basis chosen for this file"),
     "too_many_cells": _(
         "the row has %(found)d values but the header only %(expected)d – "
         "check the delimiter and quotes"
@@ -475,9 +479,27 @@ def mapping_guess(header: list[str]) -> dict[str, int]:
     return mapping
 
 
-def mapping_problems(*, mapping: dict[str, int], received_on: date | None) -> list[str]:
-    """What is missing before a file can be imported; empty when it can be."""
+def mapping_problems(
+    *,
+    mapping: dict[str, int],
+    received_on: date | None,
+    lawful_basis: str | None = None,
+    consent_all: bool = False,
+) -> list[str]:
+    """What is missing before a file can be imported; empty when it can be.
+
+    lawful_basis None: not asked (the mapping alone); "" or an unknown value: missing.
+    """
     problems = []
+    if lawful_basis is not None and lawful_basis not in LawfulBasis.values:
+        problems.append(gettext("Choose the lawful basis on which these leads are kept."))
+    if lawful_basis == LawfulBasis.CONSENT and not consent_all and "consent" not in mapping:
+        problems.append(
+            gettext(
+                "With consent as the lawful basis, choose the column that says who consented, "
+                "or tick that every row gave consent."
+            )
+        )
     if "contact_name" not in mapping and not ({"first_name", "last_name"} & mapping.keys()):
         problems.append(
             gettext("Choose the column with the contact person's name (or first and last name).")
@@ -549,6 +571,8 @@ class ImportOptions:
     consent_all: bool = False
     material_all: bool = False
     consent_text: str = ""
+    consent_language: str = ""
+    lawful_basis: str = LawfulBasis.CONTRACT  # import_run passes the job's; tests and bench this
 
 
 class RowParser:
@@ -596,7 +620,11 @@ class RowParser:
         data["wants_call"] = self._flag("wants_call", get, errors, False)
         consent = self._flag("consent", get, errors, self.options.consent_all)
         data["consent_text"] = str(self.options.consent_text) if consent else ""
+        data["consent_language"] = self.options.consent_language if consent else ""
         data["consent_at"] = received_at if consent else None
+        data["lawful_basis"] = self.options.lawful_basis
+        if self.options.lawful_basis == LawfulBasis.CONSENT and not consent:
+            errors.append(_reason("no_consent", "consent"))
         if not errors:
             row.data = data
         return row
@@ -1278,6 +1306,7 @@ class _Pending:
         if values["requests_material"] and values.get("requested_material_id") is None:
             material = self.first_material()
             values["requested_material_id"] = material.pk if material else None
+        values.update(lawful_basis_record(values, source=Source.IMPORT))
         values["dedup_key"] = dedup_key(
             email=values["email"],
             phone=values["phone"],
@@ -1704,11 +1733,15 @@ def import_configure(
     on_duplicate: str,
     consent_all: bool,
     material_all: bool,
+    lawful_basis: str,
 ) -> ImportJob:
-    """Take the column mapping and options and queue the import."""
+    """Take the column mapping and options (the lawful basis for the whole file among
+    them) and queue the import."""
     from .tasks import import_run_task
 
-    problems = mapping_problems(mapping=mapping, received_on=received_on)
+    problems = mapping_problems(
+        mapping=mapping, received_on=received_on, lawful_basis=lawful_basis, consent_all=consent_all
+    )
     if problems:
         raise ValueError(" ".join(problems))
     if any(not 0 <= int(i) < len(job.header) for i in mapping.values()):
@@ -1719,6 +1752,7 @@ def import_configure(
         on_duplicate=on_duplicate,
         consent_all=consent_all,
         material_all=material_all,
+        lawful_basis=lawful_basis,
         status=ImportJob.Status.QUEUED,
     )
     if updated != 1:
@@ -1746,15 +1780,25 @@ def import_run(
     if job.status not in {ImportJob.Status.QUEUED, ImportJob.Status.RUNNING}:
         return job
     started = clock()
+    if job.lawful_basis not in LawfulBasis.values:
+        # Queued before a basis was asked for: nothing is imported without one.
+        _fail(job, line=1, error=gettext("No lawful basis was chosen for this file."), now=started)
+        job.refresh_from_db()
+        return job
     ImportJob.objects.filter(pk=job.pk).update(
         status=ImportJob.Status.RUNNING, started_at=job.started_at or started
     )
+    # Rows that consented agreed to the campaign's text; the form's default language
+    # is the one the import records (the file does not say which was shown).
+    language = settings.LANGUAGE_CODE
     options = ImportOptions(
         mapping=job.mapping,
         received_on=job.received_on,
         consent_all=job.consent_all,
         material_all=job.material_all,
-        consent_text=str(job.campaign.consent_text),
+        consent_text=job.campaign.consent_text_for(language),
+        consent_language=language,
+        lawful_basis=job.lawful_basis,
     )
     error: str | None = None
     last_line = 0

@@ -56,6 +56,34 @@ class Source(models.TextChoices):
     DEMO = "demo", _("Demo data")
 
 
+class LawfulBasis(models.TextChoices):
+    """Why the company may hold a lead's data (GDPR Art. 6(1)); every intake path names one."""
+
+    CONSENT = "consent", _("Consent (Art. 6(1)(a) GDPR)")
+    CONTRACT = "contract", _("Pre-contract enquiry (Art. 6(1)(b) GDPR)")
+    LEGITIMATE_INTEREST = "legitimate_interest", _("Legitimate interest (Art. 6(1)(f) GDPR)")
+
+
+def lawful_basis_record(fields: dict, *, source: str) -> dict:
+    """The source and time of a new lead's lawful basis, from its fields (Lead attnames).
+
+    One rule for every intake path (lead_receive, bulk API, import): the basis comes
+    from where the lead came in, at the moment consent was given, else when the
+    enquiry was received. Raises ValueError when the fields name no basis, or name
+    consent without its time (Art. 7(1): consent must be demonstrable).
+    """
+    basis = fields.get("lawful_basis") or ""
+    if basis not in LawfulBasis.values:
+        raise ValueError(f"a new lead needs a lawful basis, not {basis!r}")
+    if basis == LawfulBasis.CONSENT:
+        if fields.get("consent_at") is None:
+            raise ValueError("consent as the lawful basis needs the time it was given")
+        at = fields["consent_at"]
+    else:
+        at = fields["received_at"]
+    return {"lawful_basis_source": source, "lawful_basis_at": at}
+
+
 class Decision(models.TextChoices):
     ACCEPTED = "accepted", _("Accepted")
     REJECTED = "rejected", _("Rejected")
@@ -100,6 +128,11 @@ class LeadQuerySet(models.QuerySet):
     def open(self):
         return self.exclude(stage__in=CLOSED_STAGES)
 
+    def with_marketing_consent(self):
+        """Leads that may get marketing emails: consent confirmed by double opt-in.
+        A ticked box whose confirmation link was never clicked is not consent."""
+        return self.filter(marketing_consent_confirmed_at__isnull=False)
+
 
 class Lead(models.Model):
     campaign = models.ForeignKey(
@@ -138,6 +171,28 @@ class Lead(models.Model):
     wants_call = models.BooleanField(_("wants a call"), default=False)
     consent_text = models.TextField(_("consent text"), blank=True)
     consent_at = models.DateTimeField(_("consent given at"), null=True, blank=True)
+    # The language the consent text was shown in (web form, manual entry): with the
+    # exact text above, what the person agreed to.
+    consent_language = models.CharField(_("consent language"), max_length=10, blank=True)
+    # GDPR Art. 6(1): why the company may hold this lead's data, where that was
+    # recorded and when it arose (leads.models.lawful_basis_record). Empty only on
+    # leads received before it was recorded.
+    lawful_basis = models.CharField(
+        _("lawful basis"), max_length=20, choices=LawfulBasis, blank=True
+    )
+    lawful_basis_source = models.CharField(
+        _("lawful basis recorded by"), max_length=10, choices=Source, blank=True
+    )
+    lawful_basis_at = models.DateTimeField(_("lawful basis since"), null=True, blank=True)
+    # Marketing emails need their own consent, confirmed by double opt-in: the box
+    # ticked on the web form (text and time) and the click on the emailed link.
+    marketing_consent_text = models.TextField(_("marketing consent text"), blank=True)
+    marketing_consent_requested_at = models.DateTimeField(
+        _("marketing consent asked for at"), null=True, blank=True
+    )
+    marketing_consent_confirmed_at = models.DateTimeField(
+        _("marketing consent confirmed at"), null=True, blank=True
+    )
 
     # When the enquiry reached the company; every SLA deadline counts from here,
     # not from created_at (when someone typed or imported it).
@@ -220,6 +275,15 @@ class Lead(models.Model):
     def is_closed(self) -> bool:
         return self.stage in CLOSED_STAGES
 
+    @property
+    def has_marketing_consent(self) -> bool:
+        """Only confirmed consent counts (double opt-in); see LeadQuerySet.with_marketing_consent."""
+        return self.marketing_consent_confirmed_at is not None
+
+    @property
+    def marketing_consent_pending(self) -> bool:
+        return self.marketing_consent_requested_at is not None and not self.has_marketing_consent
+
 
 class LeadEvent(models.Model):
     """The lead's timeline: append-only. Services write it; nothing updates it."""
@@ -240,6 +304,7 @@ class LeadEvent(models.Model):
         ESCALATED = "escalated", _("Escalated")
         REASSIGNED = "reassigned", _("Reassigned")
         DEADLINES_RECOMPUTED = "recomputed", _("Deadlines recomputed")
+        MARKETING_CONFIRMED = "marketing_ok", _("Marketing consent confirmed")
 
     # db_index=False: leadevent_lead_at leads with lead_id.
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events", db_index=False)
@@ -313,6 +378,10 @@ class ImportJob(models.Model):
         _("known leads"), max_length=10, choices=Duplicates, default=Duplicates.SKIP
     )
     consent_all = models.BooleanField(_("every row gave consent"), default=False)
+    # Chosen for the whole file when the mapping is confirmed; empty until then.
+    lawful_basis = models.CharField(
+        _("lawful basis"), max_length=20, choices=LawfulBasis, blank=True
+    )
     material_all = models.BooleanField(_("every row asked for the material"), default=False)
     status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.MAPPING)
     total = models.PositiveIntegerField(_("rows"), default=0)

@@ -16,7 +16,7 @@ from campaigns.models import Campaign
 from leadbridge import lookups
 from leadbridge.prepared import numbered, prepared_cursor
 
-from .models import Decision, Lead, LeadEvent, RejectReason, Stage
+from .models import Decision, Lead, LeadEvent, RejectReason, Stage, lawful_basis_record
 
 if TYPE_CHECKING:
     from followups.models import FollowUp
@@ -255,7 +255,8 @@ def lead_receive(
     An email on the suppression list (a person who asked to be erased) raises
     PersonErased, unless allow_suppressed (a new lawful basis was recorded).
 
-    `data` holds Lead fields (received_at defaults to now). A repeat of the same
+    `data` holds Lead fields (received_at defaults to now), a lawful_basis among them
+    (its source and time are recorded here: lawful_basis_record). A repeat of the same
     campaign + external_id returns the existing lead (created=False), also when
     two requests race: the unique constraint decides, the loser reads the winner.
     A match by identity is handled as `on_duplicate` says, among the leads the
@@ -268,6 +269,7 @@ def lead_receive(
     if not allow_suppressed and fields.get("email") and erased_among([fields["email"]]):
         raise PersonErased
     fields.setdefault("received_at", now)
+    fields.update(lawful_basis_record(fields, source=source))
     external_id = fields.get("external_id", "")
     lead = Lead(campaign=campaign, source=source, **fields)
     lead.dedup_key = lead.compute_dedup_key()

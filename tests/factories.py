@@ -74,6 +74,7 @@ def receive_lead(
         "email": f"lead{Lead.objects.count() + 1}@example.com",
         "channel": campaign.channel if campaign else Channel.WEBSITE,
         "received_at": received_at or now,
+        "lawful_basis": "contract",
         **fields,
     }
     return lead_receive(data=data, source=Source.MANUAL, now=now, campaign=campaign).lead

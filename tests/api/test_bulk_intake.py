@@ -143,6 +143,7 @@ def test_bulk_intake_gives_what_lead_receive_gives_one_by_one(
         data["external_id"] = "one-" + data["external_id"]
         data["email"] = "one-" + data["email"]
         data["received_at"] = datetime.fromisoformat(data["received_at"]).astimezone(TZ)
+        data["lawful_basis"] = "contract"  # the API's default
         lead_receive(
             data=data,
             source=Source.API,
@@ -182,6 +183,7 @@ def test_bulk_intake_gives_what_lead_receive_gives_one_by_one(
             lead.team_id,
             lead.requested_material_id,
             lead.received_at,
+            (lead.lawful_basis, lead.lawful_basis_source, lead.lawful_basis_at),
             lead.dedup_key.split(":")[0],
             followups,
             events,

@@ -19,6 +19,7 @@ def _post(client, **fields):
         "company": "Telefon GmbH",
         "phone": "089 555555",
         "country": "DE",
+        "lawful_basis": "contract",
         **fields,
     }
     return client.post("/campaigns/leads/new/", data, HTTP_ACCEPT_LANGUAGE="en"), received
@@ -55,11 +56,55 @@ def test_without_a_campaign_the_channel_is_taken_from_the_form(client, rep, team
     assert response["Location"] == f"/leads/{lead.pk}/"
 
 
-def test_verbal_consent_is_stored_with_the_campaigns_text(client, marketer, rep, campaign):
+def test_verbal_consent_is_stored_with_the_campaigns_text_in_the_language_read_out(
+    client, marketer, rep, campaign
+):
     client.force_login(marketer)
-    _post(client, campaign=campaign.pk, consent="on", email="paul@example.com")
+    _post(
+        client, campaign=campaign.pk, consent="on", email="paul@example.com", lawful_basis="consent"
+    )
     lead = Lead.objects.get()
-    assert lead.consent_text == campaign.consent_text and lead.consent_at == lead.received_at
+    assert lead.consent_text == campaign.consent_text_for("en") and lead.consent_language == "en"
+    assert lead.consent_at == lead.received_at
+    assert (lead.lawful_basis, lead.lawful_basis_source, lead.lawful_basis_at) == (
+        "consent",
+        "manual",
+        lead.consent_at,
+    )
+
+
+def test_a_lead_typed_in_stores_the_lawful_basis_chosen_with_its_source_and_time(
+    client, marketer, rep, campaign
+):
+    client.force_login(marketer)
+    response, received = _post(client, campaign=campaign.pk, lawful_basis="legitimate_interest")
+    lead = Lead.objects.get()
+    assert response.status_code == 302
+    assert (lead.lawful_basis, lead.lawful_basis_source, lead.lawful_basis_at) == (
+        "legitimate_interest",
+        "manual",
+        received,
+    )
+    page = client.get(f"/leads/{lead.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Legitimate interest (Art. 6(1)(f) GDPR)" in page
+
+
+def test_the_lawful_basis_must_be_chosen_and_consent_needs_the_consent(
+    client, marketer, rep, campaign
+):
+    client.force_login(marketer)
+    response, _received = _post(client, campaign=campaign.pk, lawful_basis="")
+    assert response.status_code == 200
+    assert "Choose the lawful basis on which this lead is kept." in response.content.decode()
+    response, _received = _post(client, campaign=campaign.pk, lawful_basis="consent")
+    assert response.status_code == 200
+    assert (
+        "Consent as the lawful basis needs the consent to have been given."
+        in response.content.decode()
+    )
+    response, _received = _post(client, campaign=campaign.pk, lawful_basis="friendship")
+    assert response.status_code == 200
+    assert not Lead.objects.exists()
 
 
 def test_a_known_person_is_pointed_out(client, marketer, rep, campaign):

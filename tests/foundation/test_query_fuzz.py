@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from campaigns.services import opt_in_token
 from leads.imports import import_start
 from leads.models import RejectReason
 from leads.services import lead_decide
@@ -126,6 +127,7 @@ PAGES = {
         {"lang": "de", "t": None},
         {},
     ),
+    "webform:opt_in": ("/f/opt-in/{opt_in}/", ["anonymous"], {"lang": "de"}, {}),
 }
 # Pages that answer only POST (they read no query parameters).
 POST_ONLY = {
@@ -174,7 +176,8 @@ def test_every_web_page_is_fuzzed():
 @pytest.fixture
 def world(campaign, rep, manager, marketer, second_rep, team):
     now = datetime.now(UTC)
-    lead = receive_lead(campaign=campaign, now=now)
+    # Asked for marketing emails: its opt-in link (webform:opt_in) is a valid one.
+    lead = receive_lead(campaign=campaign, now=now, marketing_consent_requested_at=now)
     rejected = receive_lead(campaign=campaign, now=now, email="no@example.com")
     lead_decide(lead=rejected, by=rep, at=now, decision="rejected", reason=RejectReason.values[0])
     job = import_start(
@@ -189,6 +192,7 @@ def world(campaign, rep, manager, marketer, second_rep, team):
         "lead": lead.pk,
         "job": job.pk,
         "key": campaign.form_key,
+        "opt_in": opt_in_token(lead=lead),
         "team": team.pk,
         "rep": rep.pk,
         "marketer": marketer.pk,

@@ -41,6 +41,7 @@ def _assert_one_line_error(result: subprocess.CompletedProcess, *, mentions: str
         ({"DEBUG": "true", "REDIS_URL": "http://x"}, "REDIS_URL"),
         ({"DEBUG": "false"}, "SECRET_KEY"),
         ({"DEBUG": "maybe"}, "DEBUG"),
+        ({"DEBUG": "true", "LEADBRIDGE_PRIVACY_URL": "datenschutz.html"}, "LEADBRIDGE_PRIVACY_URL"),
     ],
     ids=[
         "mysql-database-url",
@@ -48,6 +49,7 @@ def _assert_one_line_error(result: subprocess.CompletedProcess, *, mentions: str
         "http-redis-url",
         "no-secret-key",
         "debug-maybe",
+        "relative-privacy-url",
     ],
 )
 def test_manage_py_refuses_a_bad_environment_with_one_line(env, mentions):

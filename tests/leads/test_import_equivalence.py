@@ -247,7 +247,9 @@ def test_bulk_and_one_by_one_write_the_same_rows(setup, on_duplicate, with_team,
     )
     _table, rows = parse_rows(
         data=CSV.encode(),
-        options=ImportOptions(mapping=MAPPING, consent_text=campaign.consent_text),
+        options=ImportOptions(
+            mapping=MAPPING, consent_text=campaign.consent_text_for("de"), consent_language="de"
+        ),
         now=now,
     )
     kwargs = {
@@ -339,6 +341,7 @@ def test_an_import_in_many_chunks_with_a_web_lead_in_between_equals_one_by_one(
                 on_duplicate="merge",
                 consent_all=False,
                 material_all=False,
+                lawful_basis="contract",
             )
             real_commit = imports._commit_chunk
             calls = []
@@ -369,7 +372,9 @@ def test_an_import_in_many_chunks_with_a_web_lead_in_between_equals_one_by_one(
     # B: the reference, every row through lead_intake, the web lead at the same point.
     _table, rows = parse_rows(
         data=CSV.encode(),
-        options=ImportOptions(mapping=MAPPING, consent_text=campaign.consent_text),
+        options=ImportOptions(
+            mapping=MAPPING, consent_text=campaign.consent_text_for("de"), consent_language="de"
+        ),
         now=now,
     )
     result_b = {}

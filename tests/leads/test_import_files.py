@@ -279,7 +279,9 @@ def test_a_file_that_breaks_off_keeps_the_rows_before_and_reports_the_rest(
     data = ("Name;E-Mail;Datum\n" + good).encode()
     job = import_start(campaign=campaign, name="a.csv", data=data, by=None, now=NOW)
     ImportJob.objects.filter(pk=job.pk).update(
-        status=ImportJob.Status.QUEUED, mapping={"contact_name": 0, "email": 1, "received_at": 2}
+        status=ImportJob.Status.QUEUED,
+        mapping={"contact_name": 0, "email": 1, "received_at": 2},
+        lawful_basis="contract",
     )
     # The stored file gets a field bigger than csv allows after the third row.
     with job.file.open("wb") as handle:

@@ -125,6 +125,7 @@ def test_every_row_is_either_imported_or_reported(
         on_duplicate="skip",
         consent_all=False,
         material_all=False,
+        lawful_basis="contract",
     )
     job = import_run(job_id=job.pk, chunk_size=chunk_size)
 

@@ -64,6 +64,7 @@ def _import(
         on_duplicate=on_duplicate,
         consent_all=options.get("consent_all", False),
         material_all=options.get("material_all", False),
+        lawful_basis=options.get("lawful_basis", "contract"),
     )
     return import_run(job_id=job.pk, chunk_size=chunk_size)
 
@@ -201,7 +202,8 @@ def test_digital_material_with_consent_is_emailed_at_once_printed_material_waits
     with django_capture_on_commit_callbacks(execute=True):
         _import(digital, data, mapping=mapping, material_all=True)
     anna, bo = Lead.objects.get(email="anna@example.com"), Lead.objects.get(email="bo@example.com")
-    assert anna.consent_at == anna.received_at and anna.consent_text == digital.consent_text
+    assert anna.consent_at == anna.received_at
+    assert anna.consent_text == digital.consent_text_for("de") and anna.consent_language == "de"
     assert anna.followups.get(kind="material").outcome == "emailed"
     assert (
         anna.followups.filter(
@@ -247,6 +249,7 @@ def test_a_crashed_import_resumes_after_the_last_committed_chunk(campaign, rep, 
         on_duplicate="skip",
         consent_all=False,
         material_all=False,
+        lawful_basis="contract",
     )
     real = imports._commit_chunk
     calls = []
@@ -305,6 +308,48 @@ def test_the_mapping_needs_a_name_a_way_to_reach_and_a_date(campaign):
             on_duplicate="skip",
             consent_all=False,
             material_all=False,
+            lawful_basis="contract",
         )
     assert "date of receipt" in str(exc.value)
     assert ImportJob.objects.get(pk=job.pk).status == "mapping"
+
+
+def test_with_consent_as_the_files_basis_rows_without_consent_are_reported_not_imported(
+    campaign, rep
+):
+    data = (
+        "Name;E-Mail;Datum;Einwilligung\n"
+        "Anna Alt;anna@alpha.example;02.03.2026 09:15;ja\n"
+        "Bernd Bau;bernd@beta.example;02.03.2026 10:00;nein\n"
+    )
+    job = _import(
+        campaign,
+        data,
+        mapping={"contact_name": 0, "email": 1, "received_at": 2, "consent": 3},
+        lawful_basis="consent",
+    )
+    lead = Lead.objects.get()
+    assert lead.contact_name == "Anna Alt"
+    assert (lead.lawful_basis, lead.lawful_basis_source, lead.lawful_basis_at) == (
+        "consent",
+        "import",
+        lead.consent_at,
+    )
+    # The campaign's text in the form's default language, and that language.
+    assert lead.consent_text == campaign.consent_text_for("de") and lead.consent_language == "de"
+    issue = ImportIssue.objects.get(job=job)
+    assert issue.line == 3 and "consent is the lawful basis" in reason_text(issue.reasons[0])
+
+
+def test_a_job_queued_without_a_lawful_basis_imports_nothing(campaign, rep):
+    job = import_start(
+        campaign=campaign, name="a.csv", data=b"Name;E-Mail\nA;a@example.com\n", by=None, now=NOW
+    )
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.QUEUED,
+        mapping={"contact_name": 0, "email": 1},
+        received_on=NOW.date(),
+    )
+    job = import_run(job_id=job.pk)
+    assert job.status == ImportJob.Status.FAILED and "lawful basis" in job.message
+    assert not Lead.objects.exists()

@@ -61,6 +61,7 @@ def test_upload_preview_mapping_progress_and_report(
                 "col_2": "email",
                 "col_3": "received_at",
                 "on_duplicate": "skip",
+                "lawful_basis": "legitimate_interest",
             },
         )
     assert started.status_code == 302
@@ -95,7 +96,39 @@ def test_upload_preview_mapping_progress_and_report(
         ).streaming_content
     ).decode("utf-8-sig")
     assert "“kaputt” is not a valid email address" in report
-    assert Lead.objects.get().contact_name == "Anna Alt"
+    lead = Lead.objects.get()
+    assert lead.contact_name == "Anna Alt"
+    # The basis chosen for the file, recorded by the import, as of the row's receipt.
+    assert job.lawful_basis == "legitimate_interest"
+    assert (lead.lawful_basis, lead.lawful_basis_source, lead.lawful_basis_at) == (
+        "legitimate_interest",
+        "import",
+        lead.received_at,
+    )
+
+
+def test_the_mapping_step_requires_a_lawful_basis_for_the_file(client, marketer, campaign):
+    client.force_login(marketer)
+    _upload(client, campaign, CSV.encode())
+    job = ImportJob.objects.get()
+    page = client.get(f"/campaigns/imports/{job.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'id="lawful-basis"' in page and "Pre-contract enquiry (Art. 6(1)(b) GDPR)" in page
+    mapping = {"col_1": "contact_name", "col_2": "email", "col_3": "received_at"}
+    response = client.post(
+        f"/campaigns/imports/{job.pk}/",
+        {**mapping, "on_duplicate": "skip"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 200
+    assert "Choose the lawful basis on which these leads are kept." in response.content.decode()
+    # Consent as the basis: the file must say who consented.
+    response = client.post(
+        f"/campaigns/imports/{job.pk}/",
+        {**mapping, "on_duplicate": "skip", "lawful_basis": "consent"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert "With consent as the lawful basis, choose the column" in response.content.decode()
+    assert ImportJob.objects.get().status == "mapping"
 
 
 def test_the_mapping_form_explains_what_is_missing(client, marketer, campaign):
@@ -104,14 +137,19 @@ def test_the_mapping_form_explains_what_is_missing(client, marketer, campaign):
     job = ImportJob.objects.get()
     response = client.post(
         f"/campaigns/imports/{job.pk}/",
-        {"col_0": "company", "col_1": "company", "on_duplicate": "skip"},
+        {
+            "col_0": "company",
+            "col_1": "company",
+            "on_duplicate": "skip",
+            "lawful_basis": "contract",
+        },
         HTTP_ACCEPT_LANGUAGE="en",
     )
     html = response.content.decode()
     assert "is chosen for two columns" in html
     response = client.post(
         f"/campaigns/imports/{job.pk}/",
-        {"col_1": "contact_name", "on_duplicate": "skip"},
+        {"col_1": "contact_name", "on_duplicate": "skip", "lawful_basis": "contract"},
         HTTP_ACCEPT_LANGUAGE="en",
     )
     html = response.content.decode()

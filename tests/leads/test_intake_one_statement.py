@@ -38,6 +38,7 @@ def _receive(campaign, actor, tag, **fields):
         "email": f"{tag}@example.com",
         "external_id": tag,
         "received_at": RECEIVED,
+        "lawful_basis": "contract",
         **fields,
     }
     return lead_receive(

@@ -122,6 +122,7 @@ def test_the_manual_entry_form_refuses_a_time_before_2000(client, marketer, camp
         "contact_name": "Paul Phone",
         "phone": "089 555555",
         "country": "DE",
+        "lawful_basis": "contract",
     }
     response = client.post("/campaigns/leads/new/", data, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200

@@ -205,6 +205,7 @@ def test_duplicates_are_found_by_email_then_phone_then_company_and_name(campaign
         "email": "anna@example.com",
         "phone": "089 123456",
         "channel": "website",
+        "lawful_basis": "contract",
     }
     skipped = lead_receive(data=data, source="import", now=RECEIVED, on_duplicate=OnDuplicate.SKIP)
     assert (skipped.lead, skipped.created, skipped.duplicate) == (first, False, True)
@@ -213,7 +214,12 @@ def test_duplicates_are_found_by_email_then_phone_then_company_and_name(campaign
     assert merged.lead == first and first.phone == "089 123456"
     assert first.events.filter(kind="note", data__note="merged duplicate").count() == 1
     by_phone = lead_receive(
-        data={"contact_name": "X", "phone": "+49 89 123456", "channel": "website"},
+        data={
+            "contact_name": "X",
+            "phone": "+49 89 123456",
+            "channel": "website",
+            "lawful_basis": "contract",
+        },
         source="import",
         now=RECEIVED,
         on_duplicate=OnDuplicate.SKIP,

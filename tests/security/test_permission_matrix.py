@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from accounts.models import Role
 from campaigns.models import Campaign, InfoMaterial
+from campaigns.services import opt_in_token
 from followups.models import FollowUp, Notification
 from integrations.models import ApiToken, Event, WebhookDelivery, WebhookSubscription
 from integrations.services import token_create, webhook_subscription_create
@@ -96,6 +97,8 @@ MATRIX: dict[str, Rule] = {
     "webform:thanks": public(obj="form_key"),
     "webform:embed": public(obj="form_key"),
     "webform:embed_thanks": public(obj="form_key"),
+    # A capability link: team A's lead never asked for marketing emails, so it is refused.
+    "webform:opt_in": public(obj="opt_in_token"),
     "api:schema": public(),
     "api:docs": public(),
     "api:token-obtain": public(body={"username": "rita", "password": "wrong"}),
@@ -311,6 +314,7 @@ def world(db, team, other_team, rep, other_team_rep, marketer, printed_brochure,
         },
         "campaign": campaign,
         "form_key": campaign.form_key,
+        "opt_in_token": opt_in_token(lead=lead),
         "material": printed_brochure,
         "lead": lead,
         "followup": followup,

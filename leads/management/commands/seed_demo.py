@@ -60,7 +60,16 @@ from followups.services import (
     sweep_overdue,
 )
 from integrations.intake import leads_receive_bulk
-from leads.models import CLOSED_STAGES, Decision, Lead, LeadEvent, RejectReason, Source, Stage
+from leads.models import (
+    CLOSED_STAGES,
+    Decision,
+    LawfulBasis,
+    Lead,
+    LeadEvent,
+    RejectReason,
+    Source,
+    Stage,
+)
 from leads.services import OnDuplicate, lead_decide, lead_move, lead_qualify
 
 DEMO_PASSWORD = "leadbridge-demo"
@@ -876,11 +885,15 @@ class DemoSeeder:
             **extra,
         }
         data["message"] = data.get("message", "").replace("{n}", f"{first} {last}")
+        # Form leads consented; the others (fair scans, coupons, calls) are enquiries.
+        data["lawful_basis"] = LawfulBasis.CONTRACT
         if campaign.channel in {Channel.WEBSITE, Channel.NEWSLETTER, Channel.WEBINAR}:
-            # str(): a new campaign holds its default, a lazy translation, which the
-            # bulk intake's COPY writer on PostgreSQL cannot write (the ORM would).
-            data["consent_text"] = str(campaign.consent_text)
+            # str(): the bulk intake's COPY writer on PostgreSQL cannot write a lazy
+            # translation (the ORM would).
+            data["consent_text"] = str(campaign.consent_text_for("de"))
+            data["consent_language"] = "de"
             data["consent_at"] = received_at
+            data["lawful_basis"] = LawfulBasis.CONSENT
         return data
 
     def _queue_specs(self) -> list[LeadSpec]:
