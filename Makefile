@@ -78,20 +78,24 @@ $(STATIC_MANIFEST): $(shell find static -type f) $(VENV)/.installed-run | $(SECR
 	@echo "Collecting static files (hashed, compressed) into staticfiles/"
 	DEBUG=false $(PY) manage.py collectstatic --noinput --clear --verbosity 0
 collectstatic: install $(STATIC_MANIFEST)
+# `make install` writes the stamp; when it is missing, collect again.
+$(VENV)/.installed-run: ;
 
 migrate: install $(SECRET_KEY_FILE)
 	$(PY) manage.py migrate --noinput
 
+# migrate, seed_demo, refresh_dashboard in one process (bin/prepare-run). seed_demo
+# refuses DEBUG off (demo users with a known password): here they are what we want.
 demo: install $(SECRET_KEY_FILE)
 	DEBUG=true $(PY) bin/prepare-run
 
-# honcho: --env /dev/null because settings read only the real environment;
-# a .env file picked up by honcho alone would make web and migrate disagree.
-run: install $(SECRET_KEY_FILE) $(if $(RUN_DEBUG),,$(STATIC_MANIFEST))
+# collectstatic (when needed) runs beside the database's preparation (make demo):
+# two cores, two single-threaded jobs. honcho: --env /dev/null because settings
+# read only the real environment; a .env file picked up by honcho alone would make
+# web and migrate disagree.
+run: install $(SECRET_KEY_FILE)
 	@$(PY) bin/check-port $(PORT)
-	@# migrate, seed_demo, refresh_dashboard in one process. seed_demo refuses DEBUG
-	@# off (demo users with a known password): here they are what we want.
-	DEBUG=true $(PY) bin/prepare-run
+	@$(MAKE) --no-print-directory -j2 demo $(if $(RUN_DEBUG),,$(STATIC_MANIFEST))
 	@echo "LeadBridge: http://127.0.0.1:$(PORT)/  (marketing | rep | manager | admin, password leadbridge-demo), DEBUG=$(DEBUG). Ctrl-C stops web, worker and beat."
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start -f Procfile.dev --env /dev/null --port $(PORT)
 
