@@ -18,12 +18,12 @@ BENCH_ARGS ?=
 # Output of web, worker and beat shows up as it happens under honcho.
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help venv install install-test migrate demo run test chromium lint format bench
+.PHONY: help venv install install-test migrate demo run collectstatic test chromium lint format bench
 
 help:
-	@echo "make run     migrate, seed demo data, start web (http://127.0.0.1:$(PORT)/) + Celery worker + beat"
+	@echo "make run     migrate, seed demo data, start gunicorn (http://127.0.0.1:$(PORT)/, DEBUG off) + Celery worker + beat"
 	@echo "make test    run the test suite (PYTEST_ARGS='-k sweep' to narrow it)"
-	@echo "make migrate | demo | lint | format | bench | venv | install"
+	@echo "make migrate | demo | collectstatic | lint | format | bench | venv | install"
 
 # (Re)build .venv when it is missing or holds a Python older than 3.12.
 venv:
@@ -50,30 +50,53 @@ install-test: venv
 	        && cp pyproject.toml $(VENV)/.installed-run; \
 	fi
 
-# `make run` is the local dev runner: DEBUG on (settings refuse DEBUG off without
-# a SECRET_KEY, and serve static files from the source folders only in DEBUG).
-migrate demo run: export DEBUG := true
+# `make run` runs LeadBridge as production would, on the embedded default: gunicorn,
+# DEBUG off, hashed static files collected for whitenoise, a SECRET_KEY generated
+# once into the data folder (settings read it there, so `manage.py` commands in this
+# checkout need no exports). Plain http on 127.0.0.1: secure cookies off.
+# `DEBUG=true make run` is the debugging mode: tracebacks, static files from the
+# source folders, no collectstatic.
+DATA_DIR := $(or $(LEADBRIDGE_DATA_DIR),var)
+SECRET_KEY_FILE := $(DATA_DIR)/secret_key
+RUN_DEBUG := $(filter 1 true yes on,$(shell printf '%s' '$(DEBUG)' | tr A-Z a-z))
+migrate demo run collectstatic: export DEBUG ?= false
+run: export SESSION_COOKIE_SECURE ?= false
+run: export CSRF_COOKIE_SECURE ?= false
 # Links in the emails the worker prints should point at this server.
 run: export LEADBRIDGE_BASE_URL ?= http://127.0.0.1:$(PORT)
 
-migrate: install
+# Written once, never overwritten: sessions and password-reset links depend on it.
+$(SECRET_KEY_FILE): | venv
+	@mkdir -p $(@D)
+	@umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(50))' >$@.new && mv $@.new $@
+	@echo "Generated SECRET_KEY into $@ (mode 600)"
+
+# Collected again only when a file under static/ or the installed packages changed:
+# the manifest is written last, so its time says when the last collect finished.
+STATIC_MANIFEST := staticfiles/staticfiles.json
+$(STATIC_MANIFEST): $(shell find static -type f) $(VENV)/.installed-run | $(SECRET_KEY_FILE)
+	@echo "Collecting static files (hashed, compressed) into staticfiles/"
+	DEBUG=false $(PY) manage.py collectstatic --noinput --clear --verbosity 0
+collectstatic: install $(STATIC_MANIFEST)
+# `make install` writes the stamp; when it is missing, collect again.
+$(VENV)/.installed-run: ;
+
+migrate: install $(SECRET_KEY_FILE)
 	$(PY) manage.py migrate --noinput
 
-demo: migrate
-	$(PY) manage.py seed_demo
-	$(PY) manage.py refresh_dashboard
+# migrate, seed_demo, refresh_dashboard in one process (bin/prepare-run). seed_demo
+# refuses DEBUG off (demo users with a known password): here they are what we want.
+demo: install $(SECRET_KEY_FILE)
+	DEBUG=true $(PY) bin/prepare-run
 
-# honcho: --env /dev/null because settings read only the real environment;
-# a .env file picked up by honcho alone would make web and migrate disagree.
-run: install
+# collectstatic (when needed) runs beside the database's preparation (make demo):
+# two cores, two single-threaded jobs. honcho: --env /dev/null because settings
+# read only the real environment; a .env file picked up by honcho alone would make
+# web and migrate disagree.
+run: install $(SECRET_KEY_FILE)
 	@$(PY) bin/check-port $(PORT)
-	@mkdir -p var
-	$(PY) manage.py migrate --noinput
-	@echo "Loading demo data (the first run takes about a minute; later runs skip it)..."
-	$(PY) manage.py seed_demo
-	@# The dashboard reads a rollup beat refreshes every minute; fill it now so it shows data at once.
-	$(PY) manage.py refresh_dashboard
-	@echo "LeadBridge: http://127.0.0.1:$(PORT)/  (marketing | rep | manager | admin, password leadbridge-demo). Ctrl-C stops web, worker and beat."
+	@$(MAKE) --no-print-directory -j2 demo $(if $(RUN_DEBUG),,$(STATIC_MANIFEST))
+	@echo "LeadBridge: http://127.0.0.1:$(PORT)/  (marketing | rep | manager | admin, password leadbridge-demo), DEBUG=$(DEBUG). Ctrl-C stops web, worker and beat."
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start -f Procfile.dev --env /dev/null --port $(PORT)
 
 # make turns any failure into exit 2, so say here when pytest found nothing (5):

@@ -52,8 +52,33 @@ def _assert_one_line_error(result: subprocess.CompletedProcess, *, mentions: str
         "relative-privacy-url",
     ],
 )
-def test_manage_py_refuses_a_bad_environment_with_one_line(env, mentions):
+def test_manage_py_refuses_a_bad_environment_with_one_line(env, mentions, tmp_path):
+    # A data folder of its own: the checkout's var/ may hold make run's secret_key.
+    env = {**env, "LEADBRIDGE_DATA_DIR": str(tmp_path)}
     _assert_one_line_error(_run("manage.py", "check", env_overrides=env), mentions=mentions)
+
+
+def test_with_debug_off_the_secret_key_comes_from_the_data_folder(tmp_path):
+    """make run writes var/secret_key once; manage.py commands then need no exports."""
+    (tmp_path / "secret_key").write_text("a-key-make-run-wrote-" + "k" * 40 + "\n")
+    probe = "from django.conf import settings; print(settings.SECRET_KEY)"
+    result = _run(
+        "manage.py",
+        "shell",
+        "-c",
+        probe,
+        env_overrides={"DEBUG": "false", "LEADBRIDGE_DATA_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "a-key-make-run-wrote-" + "k" * 40
+
+
+def test_secret_key_in_the_environment_wins_over_the_file(tmp_path):
+    (tmp_path / "secret_key").write_text("from-the-file")
+    probe = "from django.conf import settings; print(settings.SECRET_KEY)"
+    env = {"DEBUG": "false", "LEADBRIDGE_DATA_DIR": str(tmp_path), "SECRET_KEY": "from-env"}
+    result = _run("manage.py", "shell", "-c", probe, env_overrides=env)
+    assert result.stdout.splitlines()[-1] == "from-env", result.stderr
 
 
 def test_manage_py_check_passes_with_the_embedded_defaults():
