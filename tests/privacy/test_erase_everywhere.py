@@ -153,6 +153,7 @@ def test_a_person_from_every_path_is_exported_whole_then_erased_from_every_table
             "channel": "phone",
             "received_at": local,
             "country": "DE",
+            "lawful_basis": "contract",
         },
     )
     assert answer.status_code == 302, answer.content.decode()[:2000]
@@ -201,6 +202,7 @@ def test_a_person_from_every_path_is_exported_whole_then_erased_from_every_table
         on_duplicate="skip",
         consent_all=True,
         material_all=False,
+        lawful_basis="contract",
     )
     job = import_run(job_id=job.pk)
     assert (job.created_count, job.duplicate_count, job.failed) == (1, 1, 1)
@@ -351,6 +353,7 @@ def test_an_erased_person_cannot_come_back_through_any_path_without_a_new_basis(
             "channel": "phone",
             "received_at": local,
             "country": "DE",
+            "lawful_basis": "contract",
         },
     )
     assert manual.status_code == 200 and "Löschung" in manual.content.decode()
@@ -365,6 +368,7 @@ def test_an_erased_person_cannot_come_back_through_any_path_without_a_new_basis(
         on_duplicate="skip",
         consent_all=False,
         material_all=False,
+        lawful_basis="contract",
     )
     job = import_run(job_id=job.pk)
     assert (job.created_count, job.failed) == (1, 1)
@@ -373,8 +377,17 @@ def test_an_erased_person_cannot_come_back_through_any_path_without_a_new_basis(
     assert Lead.objects.count() == count + 1  # only the other person
     # A new lawful basis: the caller says so explicitly.
     with pytest.raises(PersonErased):
-        lead_receive(data=_person(), source="manual", now=now, campaign=campaign)
+        lead_receive(
+            data={**_person(), "lawful_basis": "contract"},
+            source="manual",
+            now=now,
+            campaign=campaign,
+        )
     back = lead_receive(
-        data=_person(), source="manual", now=now, campaign=campaign, allow_suppressed=True
+        data={**_person(), "lawful_basis": "contract"},
+        source="manual",
+        now=now,
+        campaign=campaign,
+        allow_suppressed=True,
     )
     assert back.created and back.lead.email == EMAIL
