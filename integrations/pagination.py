@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 # ?with_count=true adds the total: a count(*) over the whole filtered list costs
-# ~0.1 s per million rows on PostgreSQL (docs/API.md), too much for every page of a sync loop.
+# ~0.13 s per million rows on PostgreSQL (docs/API.md), too much for every page of a sync loop.
 COUNT_PARAM = "with_count"
 
 
