@@ -22,7 +22,12 @@ from django.utils.translation import gettext_lazy
 
 from accounts.models import Role, Team, User
 from campaigns.models import Channel, MaterialEmail
-from integrations.services import webhook_deliveries_for_overdue
+from integrations.models import Event
+from integrations.services import (
+    webhook_deliveries_for_overdue,
+    webhook_followups_completed,
+    webhook_lead_event,
+)
 from leadbridge import lookups, outbox
 from leads.models import Lead, LeadEvent
 
@@ -364,6 +369,7 @@ def _close(
     )
     if done != 1:
         raise FollowUpAlreadyDone(followup)
+    webhook_followups_completed(followup_ids=[followup.pk], now=at)
     followup.completed_at, followup.completed_by, followup.outcome, followup.note = (
         at,
         by,
@@ -548,8 +554,12 @@ def _stage_change(
     from leads.models import CLOSED_STAGES
 
     old = lead.stage
-    Lead.objects.filter(pk=lead.pk).update(stage=stage, updated_at=at)
+    Lead.objects.filter(pk=lead.pk).update(stage=stage)
     lead.stage = stage
+    # The funnel only moves forward: a lead enters each stage once, so (lead, stage) names it.
+    webhook_lead_event(
+        event=Event.LEAD_STAGE_CHANGED, lead=lead, now=at, subject=f"lead:{lead.pk}>{stage}"
+    )
     LeadEvent.objects.create(
         lead=lead,
         kind=LeadEvent.Kind.STAGE_CHANGED,
@@ -989,7 +999,7 @@ def _reassign(*, rows: list, now: datetime, report: SweepReport) -> dict[int, in
         rep = min(candidates, key=lambda pk: (candidates[pk], pk))
         loads[row.lead__team_id][rep] += 1
         chosen[row.pk] = moved[row.lead_id] = rep
-        Lead.objects.filter(pk=row.lead_id).update(owner_id=rep, updated_at=now)
+        Lead.objects.filter(pk=row.lead_id).update(owner_id=rep)  # stamps updated_at
         FollowUp.objects.filter(lead_id=row.lead_id, completed_at__isnull=True).update(
             assignee_id=rep, updated_at=now
         )

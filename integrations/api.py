@@ -9,19 +9,32 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import Throttled, ValidationError
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from .errors import Conflict
-from .fields import ApiModelSerializer, ApiSerializer, StrictCharField
+from .fields import ApiModelSerializer, ApiSerializer, OffsetDateTimeField, StrictCharField
 from .filters import StrictFilterSet
-from .models import DEFAULT_SCOPES, ApiToken, Event, Scope, WebhookDelivery, WebhookSubscription
+from .models import (
+    DEFAULT_SCOPES,
+    SUBSCRIBABLE_EVENTS,
+    ApiToken,
+    Integration,
+    Scope,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from .netguard import validate_public_url
 from .services import (
+    INTEGRATION_ROLES,
+    integration_token_create,
     token_create,
     token_revoke,
     webhook_delivery_retry,
+    webhook_ping,
+    webhook_secret_rotate,
     webhook_subscription_create,
 )
 
@@ -56,6 +69,7 @@ class ApiTokenSerializer(ApiModelSerializer):
             "created_at",
             "last_used_at",
             "revoked_at",
+            "expires_at",
         ]
         read_only_fields = fields
 
@@ -136,9 +150,9 @@ _webhook_url = URLValidator(schemes=["http", "https"])
 
 class WebhookSubscriptionSerializer(ApiModelSerializer):
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=Event.choices),
+        child=serializers.ChoiceField(choices=SUBSCRIBABLE_EVENTS),
         min_length=1,
-        max_length=len(Event.choices),
+        max_length=len(SUBSCRIBABLE_EVENTS),
     )
 
     class Meta:
@@ -159,6 +173,39 @@ class NewWebhookSubscriptionSerializer(WebhookSubscriptionSerializer):
 
     class Meta(WebhookSubscriptionSerializer.Meta):
         fields = [*WebhookSubscriptionSerializer.Meta.fields, "secret"]
+
+
+class WebhookDeliverySerializer(ApiModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = [
+            "id",
+            "subscription",
+            "event",
+            "event_id",
+            "lead",
+            "followup",
+            "occurred_at",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_attempt_at",
+            "delivered_at",
+            "response_code",
+            "last_error",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class RotatedSecretSerializer(NewWebhookSubscriptionSerializer):
+    previous_secret_until = serializers.DateTimeField(
+        read_only=True,
+        help_text=_("Until then each delivery carries a second v1 signature, by the old secret."),
+    )
+
+    class Meta(NewWebhookSubscriptionSerializer.Meta):
+        fields = [*NewWebhookSubscriptionSerializer.Meta.fields, "previous_secret_until"]
 
 
 class WebhookSubscriptionViewSet(
@@ -198,28 +245,28 @@ class WebhookSubscriptionViewSet(
             NewWebhookSubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED
         )
 
+    @extend_schema(
+        summary="Send a test delivery (event ping) through the signed delivery path",
+        request=None,
+        responses={201: WebhookDeliverySerializer},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def ping(self, request, pk=None):
+        subscription = self.get_object()
+        if not subscription.is_active:
+            raise Conflict(_("Switch the subscription on first: inactive ones get no deliveries."))
+        delivery = webhook_ping(subscription=subscription, now=timezone.now())
+        return Response(WebhookDeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
 
-class WebhookDeliverySerializer(ApiModelSerializer):
-    class Meta:
-        model = WebhookDelivery
-        fields = [
-            "id",
-            "subscription",
-            "event",
-            "event_id",
-            "lead",
-            "followup",
-            "occurred_at",
-            "status",
-            "attempts",
-            "next_attempt_at",
-            "last_attempt_at",
-            "delivered_at",
-            "response_code",
-            "last_error",
-            "created_at",
-        ]
-        read_only_fields = fields
+    @extend_schema(
+        summary="Rotate the signing secret (the old one signs too for 24 hours)",
+        request=None,
+        responses={200: RotatedSecretSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-secret", filter_backends=[])
+    def rotate_secret(self, request, pk=None):
+        subscription = webhook_secret_rotate(subscription=self.get_object(), now=timezone.now())
+        return Response(RotatedSecretSerializer(subscription).data)
 
 
 class WebhookDeliveryFilter(StrictFilterSet):
@@ -256,3 +303,104 @@ class WebhookDeliveryViewSet(
             raise Conflict(_("Only failed or waiting deliveries are sent again."))
         delivery.refresh_from_db()
         return Response(WebhookDeliverySerializer(delivery).data)
+
+
+class IntegrationTokenRequestSerializer(ApiSerializer):
+    name = StrictCharField(
+        max_length=100,
+        help_text=_("The integration, e.g. “ERP”: a second token for a known name rotates keys."),
+    )
+    role = serializers.ChoiceField(
+        choices=[(role.value, role.label) for role in INTEGRATION_ROLES],
+        required=False,
+        default=INTEGRATION_ROLES[0],
+        help_text=_("What the integration sees and may do, as this role (when first made)."),
+    )
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=Scope.choices), min_length=1, max_length=10
+    )
+    expires_at = OffsetDateTimeField(help_text=_("After this moment the token answers 401."))
+
+
+class IntegrationTokenSerializer(ApiTokenSerializer):
+    integration = serializers.CharField(source="user.integration.name", read_only=True)
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "integration"]
+        read_only_fields = fields
+
+
+class NewIntegrationTokenSerializer(IntegrationTokenSerializer):
+    key = serializers.CharField(
+        read_only=True,
+        help_text=_(
+            "Shown this once: send it as `Authorization: Token <key>`. Only its hash is kept."
+        ),
+    )
+
+    class Meta(IntegrationTokenSerializer.Meta):
+        fields = [*IntegrationTokenSerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+class Administrators(BasePermission):
+    message = _("Only administrators manage integration tokens.")
+
+    def has_permission(self, request, view):
+        return request.user.is_admin_role
+
+
+class IntegrationTokenViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Tokens of integrations (service accounts, not people), with scopes and an expiry."""
+
+    queryset = ApiToken.objects.none()  # the model, for the schema; rows: get_queryset
+    serializer_class = IntegrationTokenSerializer
+    permission_classes = [*api_settings.DEFAULT_PERMISSION_CLASSES, Administrators]
+    lookup_value_regex = r"\d+"
+    write_scope = Scope.TOKENS
+    ordering_fields = ["id", "created_at"]
+    ordering = ["-id"]
+
+    def get_queryset(self):
+        return ApiToken.objects.filter(user__in=Integration.objects.values("user")).select_related(
+            "user__integration"
+        )
+
+    @extend_schema(
+        summary="Make a token for an integration (administrators)",
+        request=IntegrationTokenRequestSerializer,
+        responses={201: NewIntegrationTokenSerializer},
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = IntegrationTokenRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        now = timezone.now()
+        if data["expires_at"] <= now:
+            raise ValidationError({"expires_at": _("Give a moment in the future.")})
+        made = integration_token_create(
+            name=data["name"],
+            role=data["role"],
+            scopes=list(dict.fromkeys(data["scopes"])),
+            expires_at=data["expires_at"],
+            by=request.user,
+            now=now,
+        )
+        made.token.key = made.key
+        return Response(
+            NewIntegrationTokenSerializer(made.token).data, status=status.HTTP_201_CREATED
+        )
+
+    @extend_schema(
+        summary="Revoke an integration's token",
+        request=None,
+        responses={200: IntegrationTokenSerializer},
+    )
+    @action(detail=True, methods=["post"], filter_backends=[])
+    def revoke(self, request, pk=None):
+        token = self.get_object()
+        token_revoke(token=token, now=timezone.now())
+        token.refresh_from_db()
+        return Response(IntegrationTokenSerializer(token).data)

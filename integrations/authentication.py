@@ -6,7 +6,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from .services import token_authenticate
+from .services import TokenExpired, token_authenticate
 
 
 class TokenAuthentication(BaseAuthentication):
@@ -24,7 +24,14 @@ class TokenAuthentication(BaseAuthentication):
             raise AuthenticationFailed(
                 _("The token contains characters a key never has.")
             ) from None
-        token = token_authenticate(key=key, now=timezone.now())
+        try:
+            token = token_authenticate(key=key, now=timezone.now())
+        except TokenExpired as exc:
+            raise AuthenticationFailed(
+                _("This token expired on %(date)s; ask an administrator for a new one.")
+                % {"date": timezone.localtime(exc.token.expires_at).isoformat()},
+                code="token_expired",
+            ) from None
         if token is None:
             raise AuthenticationFailed(_("Unknown or revoked token."))
         return token.user, token

@@ -39,9 +39,39 @@ class Scope(models.TextChoices):
     LEADS_WRITE = "leads:write", _("Send leads and record follow-up actions")
     CAMPAIGNS_WRITE = "campaigns:write", _("Create and edit campaigns and info material")
     WEBHOOKS = "webhooks", _("Manage webhook subscriptions")
+    TOKENS = "tokens", _("Create and revoke integration tokens (administrators)")
 
 
 DEFAULT_SCOPES = [Scope.READ, Scope.LEADS_WRITE, Scope.WEBHOOKS]
+
+
+class Integration(models.Model):
+    """A system that calls the API on its own (the ERP, a fair app): not a person.
+
+    Its tokens act as its service account, a user without a password (nobody logs
+    in as it) whose role decides what it sees: marketing (every lead, no sales
+    actions) or administrator. Administrators make them.
+    """
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("service account"),
+        on_delete=models.CASCADE,
+        related_name="integration",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("integration")
+        verbose_name_plural = _("integrations")
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class ApiTokenQuerySet(InvalidatingQuerySet):
@@ -69,6 +99,8 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    # Required for an integration's tokens; a request after it answers 401 saying so.
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -83,6 +115,9 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
@@ -129,6 +164,15 @@ class Event(models.TextChoices):
     FOLLOWUP_OVERDUE = "followup.overdue", _("A follow-up became overdue")
     LEAD_ACCEPTED = "lead.accepted", _("Sales accepted a lead")
     LEAD_REJECTED = "lead.rejected", _("Sales rejected a lead")
+    LEAD_STAGE_CHANGED = "lead.stage_changed", _("A lead moved to another stage")
+    LEAD_UPDATED = "lead.updated", _("A lead's contact details or owner changed")
+    FOLLOWUP_COMPLETED = "followup.completed", _("A follow-up was done")
+    PERSON_ERASED = "person.erased", _("A person's data was erased")
+    # Sent on request only (a test delivery), never subscribed to.
+    PING = "ping", _("Test delivery")
+
+
+SUBSCRIBABLE_EVENTS = [(value, label) for value, label in Event.choices if value != Event.PING]
 
 
 def _new_secret() -> str:
@@ -148,6 +192,12 @@ class WebhookSubscription(models.Model):
     url = models.URLField(_("URL"), max_length=500, validators=[validate_public_url])
     # Signs every delivery (HMAC-SHA256); kept in clear because we need it to sign.
     secret = models.CharField(max_length=64, default=_new_secret, editable=False)
+    # After a rotation the old secret signs too (a second v1 value) until the overlap
+    # ends, so a receiver can switch to the new one without losing a delivery.
+    previous_secret = models.CharField(max_length=64, blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(
+        _("old secret signs until"), null=True, blank=True, editable=False
+    )
     events = models.JSONField(_("events"), default=list)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -163,6 +213,13 @@ class WebhookSubscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} → {self.url}"
+
+    def secrets_signing(self, now: datetime) -> list[str]:
+        """The secrets a delivery at `now` is signed with: the current one first."""
+        old = self.previous_secret
+        if old and self.previous_secret_until is not None and now < self.previous_secret_until:
+            return [self.secret, old]
+        return [self.secret]
 
     def event_labels(self) -> list[str]:
         labels = dict(Event.choices)

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 
-from accounts.models import User
+from accounts.models import Role, User
 from followups.models import FollowUp
 from leadbridge import lookups
 from leads.models import Lead
@@ -36,6 +36,7 @@ from .models import (
     ApiToken,
     Event,
     IdempotencyKey,
+    Integration,
     Scope,
     WebhookDelivery,
     WebhookSubscription,
@@ -56,7 +57,12 @@ class NewToken:
 
 
 def token_create(
-    *, user: User, name: str, scopes: list[str] | None = None, created_by: User | None = None
+    *,
+    user: User,
+    name: str,
+    scopes: list[str] | None = None,
+    created_by: User | None = None,
+    expires_at: datetime | None = None,
 ) -> NewToken:
     scopes = list(dict.fromkeys(scopes if scopes is not None else DEFAULT_SCOPES))
     unknown = set(scopes) - set(Scope.values)
@@ -70,8 +76,52 @@ def token_create(
         key_hash=hash_key(key),
         scopes=scopes,
         created_by=created_by or user,
+        expires_at=expires_at,
     )
     return NewToken(token, key)
+
+
+INTEGRATION_ROLES = (Role.MARKETING, Role.ADMIN)
+
+
+def integration_token_create(
+    *,
+    name: str,
+    role: str,
+    scopes: list[str],
+    expires_at: datetime,
+    by: User,
+    now: datetime,
+) -> NewToken:
+    """A token for an integration (made with its service account the first time).
+
+    The integration is found by name: a second token for it (to rotate keys) acts as
+    the same service account; `role` applies when the account is made.
+    """
+    if not (by.is_admin_role):
+        raise PermissionError("only administrators make integration tokens")
+    if role not in INTEGRATION_ROLES:
+        raise ValueError(f"an integration acts as marketing or administrator, not {role}")
+    if expires_at <= now:
+        raise ValueError("the expiry must be in the future")
+    with transaction.atomic():
+        integration = Integration.objects.select_related("user").filter(name=name).first()
+        if integration is None:
+            user = User(
+                username=f"integration-{uuid.uuid4().hex[:12]}",
+                first_name=name[:150],
+                role=role,
+            )
+            user.set_unusable_password()  # a service account: nobody logs in as it
+            user.save()
+            integration = Integration.objects.create(name=name, user=user, created_by=by)
+        return token_create(
+            user=integration.user,
+            name=name,
+            scopes=scopes,
+            created_by=by,
+            expires_at=expires_at,
+        )
 
 
 def token_revoke(*, token: ApiToken, now: datetime) -> bool:
@@ -88,8 +138,18 @@ def token_revoke(*, token: ApiToken, now: datetime) -> bool:
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
+class TokenExpired(Exception):
+    def __init__(self, token: ApiToken):
+        super().__init__(f"token {token.pk} expired at {token.expires_at}")
+        self.token = token
+
+
 def token_authenticate(*, key: str, now: datetime) -> ApiToken | None:
-    """The active token with this key, its user loaded; None for unknown or revoked keys."""
+    """The active token with this key, its user loaded; None for unknown or revoked keys.
+
+    Raises TokenExpired for a key past its expiry (the answer says so, unlike for an
+    unknown key: the caller is the key's owner, and needs to know what to renew).
+    """
     key_hash = hash_key(key)
     # Read on every API request: kept per process (leadbridge.lookups; revoking a token
     # and changing its user invalidate). Each request gets its own copies.
@@ -99,6 +159,8 @@ def token_authenticate(*, key: str, now: datetime) -> ApiToken | None:
     )
     if token is None or not token.user.is_active:
         return None
+    if token.is_expired(now):
+        raise TokenExpired(token)
     token = copy.copy(token)
     token.user = copy.copy(token.user)
     if token.last_used_at is None or token.last_used_at < now - LAST_USED_RESOLUTION:
@@ -172,6 +234,45 @@ def webhook_subscription_create(
     )
 
 
+def webhook_ping(*, subscription: WebhookSubscription, now: datetime) -> WebhookDelivery:
+    """A test delivery: signed and sent like any event, by the next delivery tick."""
+    event_id = uuid.uuid4()
+    delivery = WebhookDelivery.objects.create(
+        subscription=subscription,
+        event=Event.PING,
+        event_id=event_id,
+        subject=f"ping:{event_id.hex}",
+        occurred_at=now,
+        next_attempt_at=now,
+    )
+    delivery.payload = _envelope(delivery, _Snapshots())
+    delivery.payload["data"] = {"subscription": subscription.pk}
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(payload=delivery.payload)
+    return delivery
+
+
+SECRET_OVERLAP = timedelta(hours=24)
+
+
+def webhook_secret_rotate(
+    *, subscription: WebhookSubscription, now: datetime, overlap: timedelta = SECRET_OVERLAP
+) -> WebhookSubscription:
+    """A new secret signs from now on; the current one signs too until now + overlap.
+
+    A rotation during an overlap ends the older secret at once: two secrets at most.
+    """
+    from .models import _new_secret
+
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(
+        previous_secret=subscription.secret,
+        previous_secret_until=now + overlap,
+        secret=_new_secret(),
+        updated_at=now,
+    )
+    subscription.refresh_from_db()
+    return subscription
+
+
 def _subscriptions_for(event: str) -> list[WebhookSubscription]:
     """Active subscriptions of active users to one event: at most one query, usually empty.
 
@@ -192,13 +293,16 @@ def _subscriptions_for(event: str) -> list[WebhookSubscription]:
     )
 
 
-def webhook_deliveries_for_leads(*, event: str, lead_ids: list[int], now: datetime) -> int:
+def webhook_deliveries_for_leads(
+    *, event: str, lead_ids: list[int], now: datetime, subject: str | None = None
+) -> int:
     """Queue lead.created / lead.accepted / lead.rejected for subscribers who may see the leads.
 
     Called inside the transaction that made the change (lead_receive,
     lead_decide, bulk intake): the delivery exists exactly when the change does,
     and its body shows the lead as the change left it. With no subscriber this
-    is one query.
+    is one query. `subject` names an event that can happen to a lead more than once
+    (lead.updated: its timeline entry); by default the lead itself.
     """
     if not lead_ids:
         return 0
@@ -211,7 +315,8 @@ def webhook_deliveries_for_leads(*, event: str, lead_ids: list[int], now: dateti
         )
         snapshots.read(lead_ids=visible, now=now)
         deliveries = [
-            _delivery(sub, event, f"lead:{pk}", now, snapshots, lead_id=pk) for pk in visible
+            _delivery(sub, event, subject or f"lead:{pk}", now, snapshots, lead_id=pk)
+            for pk in visible
         ]
         # A unique (subscription, event, subject) makes a repeated enqueue a no-op.
         WebhookDelivery.objects.bulk_create(deliveries, batch_size=2000, ignore_conflicts=True)
@@ -219,8 +324,8 @@ def webhook_deliveries_for_leads(*, event: str, lead_ids: list[int], now: dateti
     return created
 
 
-def webhook_lead_event(*, event: str, lead: Lead, now: datetime) -> int:
-    return webhook_deliveries_for_leads(event=event, lead_ids=[lead.pk], now=now)
+def webhook_lead_event(*, event: str, lead: Lead, now: datetime, subject: str | None = None) -> int:
+    return webhook_deliveries_for_leads(event=event, lead_ids=[lead.pk], now=now, subject=subject)
 
 
 # The sweep passes the same `now` to each of its batches: subscriptions are read
@@ -245,7 +350,30 @@ def webhook_deliveries_for_overdue(*, followup_ids: list[int], now: datetime) ->
     """
     if not followup_ids:
         return 0
-    subscriptions = _overdue_subscribers(now)
+    return _followup_deliveries(
+        event=Event.FOLLOWUP_OVERDUE,
+        followup_ids=followup_ids,
+        now=now,
+        subscriptions=_overdue_subscribers(now),
+    )
+
+
+def webhook_followups_completed(*, followup_ids: list[int], now: datetime) -> int:
+    """Queue followup.completed, inside the transaction that closed the follow-ups."""
+    if not followup_ids:
+        return 0
+    return _followup_deliveries(
+        event=Event.FOLLOWUP_COMPLETED,
+        followup_ids=followup_ids,
+        now=now,
+        subscriptions=_subscriptions_for(Event.FOLLOWUP_COMPLETED),
+    )
+
+
+def _followup_deliveries(
+    *, event: str, followup_ids: list[int], now: datetime, subscriptions: list
+) -> int:
+    """One SELECT and one bulk INSERT per subscription; a follow-up's event happens once."""
     if not subscriptions:
         return 0
     followups = FollowUp.objects.filter(pk__in=followup_ids)
@@ -265,7 +393,7 @@ def webhook_deliveries_for_overdue(*, followup_ids: list[int], now: datetime) ->
         deliveries = [
             _delivery(
                 sub,
-                Event.FOLLOWUP_OVERDUE,
+                event,
                 f"followup:{pk}",
                 now,
                 snapshots,
@@ -304,16 +432,21 @@ def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
 def webhook_verify(
     *, secret: str, header: str, body: bytes, now: float, tolerance: int = 300
 ) -> bool:
-    """What a receiver does; used by the tests and shown in the API docs."""
-    parts = dict(item.split("=", 1) for item in header.split(",") if "=" in item)
+    """What a receiver does; used by the tests and shown in the API docs.
+
+    During a secret rotation the header carries two v1 values (new secret, old
+    secret): one matching is enough.
+    """
+    parts = [item.strip().split("=", 1) for item in header.split(",") if "=" in item]
+    stamps = [value for key, value in parts if key == "t"]
     try:
-        timestamp = int(parts.get("t", ""))
+        timestamp = int(stamps[0]) if len(stamps) == 1 else None
     except ValueError:
         return False
-    if abs(now - timestamp) > tolerance:
+    if timestamp is None or abs(now - timestamp) > tolerance:
         return False
     expected = webhook_signature(secret=secret, timestamp=timestamp, body=body)
-    return hmac.compare_digest(expected, parts.get("v1", ""))
+    return any(hmac.compare_digest(expected, value) for key, value in parts if key == "v1")
 
 
 class _Snapshots:
@@ -474,8 +607,9 @@ def _attempt(delivery: WebhookDelivery, *, now: datetime, timeout: float) -> str
         delivery.payload, separators=(",", ":"), ensure_ascii=False, sort_keys=True
     ).encode()
     timestamp = int(now.timestamp())
-    signature = webhook_signature(
-        secret=delivery.subscription.secret, timestamp=timestamp, body=body
+    signature = ",".join(
+        "v1=" + webhook_signature(secret=secret, timestamp=timestamp, body=body)
+        for secret in delivery.subscription.secrets_signing(now)
     )
     code, error = _post(
         url=delivery.subscription.url,
@@ -485,7 +619,7 @@ def _attempt(delivery: WebhookDelivery, *, now: datetime, timeout: float) -> str
             "User-Agent": f"LeadBridge-Webhooks/{settings.LEADBRIDGE_VERSION}",
             "LeadBridge-Event": delivery.event,
             "LeadBridge-Delivery": str(delivery.event_id),
-            SIGNATURE_HEADER: f"t={timestamp},v1={signature}",
+            SIGNATURE_HEADER: f"t={timestamp},{signature}",
         },
         timeout=timeout,
     )

@@ -21,6 +21,28 @@ from leadbridge.outages import CACHE_ERRORS
 from .models import ApiToken
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+RATE_LIMIT_KEY = "leadbridge.rate_limit"
+
+
+class RateLimitHeaders:
+    """RateLimit-Limit, -Remaining and -Reset (seconds) on every throttled API answer.
+
+    The names of the IETF httpapi draft's first versions, which most clients read;
+    absent when the throttle could not count (cache down) or the view has no rate.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        counted = request.META.get(RATE_LIMIT_KEY)
+        if counted is not None:
+            limit, remaining, reset = counted
+            response["RateLimit-Limit"] = str(limit)
+            response["RateLimit-Remaining"] = str(remaining)
+            response["RateLimit-Reset"] = str(reset)
+        return response
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -74,9 +96,13 @@ class TokenRateThrottle(BaseThrottle):
             # Open, not shut: intake needs Redis for nothing but this count.
             outages.warn("throttle", "API throttle off: cache unreachable (%s)", exc)
             return True
+        reset = (window + 1) * period - now
+        # Read by RateLimitHeaders (a middleware: DRF has no hook for response headers);
+        # META is the WSGI environ, shared by DRF's request and Django's.
+        request.META[RATE_LIMIT_KEY] = (limit, max(limit - count, 0), max(1, round(reset)))
         if count <= limit:
             return True
-        self._wait = (window + 1) * period - now
+        self._wait = reset
         return False
 
     def get_ident(self, request):

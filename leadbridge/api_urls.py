@@ -9,6 +9,7 @@ from campaigns.api import CampaignViewSet, InfoMaterialViewSet
 from followups.api import DashboardView, FollowUpViewSet
 from integrations.api import (
     ApiTokenViewSet,
+    IntegrationTokenViewSet,
     TokenObtainView,
     WebhookDeliveryViewSet,
     WebhookSubscriptionViewSet,
@@ -26,6 +27,7 @@ router.register("followups", FollowUpViewSet, basename="followup")
 router.register("teams", TeamViewSet, basename="team")
 router.register("users", UserViewSet, basename="user")
 router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("integration-tokens", IntegrationTokenViewSet, basename="integration-token")
 router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
 router.register("webhook-deliveries", WebhookDeliveryViewSet, basename="webhook-delivery")
 

@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Turns a locked-out log-in into the lockout page (AXES_LOCKOUT_CALLABLE).
     "axes.middleware.AxesMiddleware",
+    # RateLimit-* headers from the API throttle's count.
+    "integrations.throttling.RateLimitHeaders",
 ]
 
 ROOT_URLCONF = "leadbridge.urls"

@@ -7,6 +7,7 @@ answer, and a repeated external_id for a campaign returns the lead it made
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from contextlib import nullcontext
@@ -17,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -26,7 +28,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.fields import empty
 from rest_framework.response import Response
 
@@ -46,6 +48,7 @@ from integrations.fields import (
     StrictRegexField,
 )
 from integrations.filters import MomentFilter, StrictFilterSet, single_valued
+from integrations.pagination import SyncCursor
 from integrations.services import IdempotencyMismatch, idempotency_claim, idempotency_fingerprint
 from leadbridge import lookups
 
@@ -57,9 +60,20 @@ from .models import (
     LeadEvent,
     RejectReason,
     Source,
+    Stage,
     received_at_problem,
 )
-from .services import ERASED_PERSON, OnDuplicate, PersonErased, erased_among, leads_reassign
+from .services import (
+    CONTACT_FIELDS,
+    ERASED_PERSON,
+    LeadChanged,
+    OnDuplicate,
+    PersonErased,
+    erased_among,
+    lead_contact_update,
+    lead_move,
+    leads_reassign,
+)
 
 ON_DUPLICATE_CHOICES = [
     (OnDuplicate.SKIP, _("skip: answer with the known lead, change nothing")),
@@ -574,12 +588,76 @@ class BulkResultSerializer(serializers.Serializer):
     results = BulkItemResultSerializer(many=True)
 
 
-class LeadOwnerSerializer(ApiSerializer):
+MOVABLE_STAGES = [Stage.PRESALES, Stage.SALE, Stage.AFTERSALES, Stage.LOST, Stage.DISQUALIFIED]
+
+
+class LeadUpdateSerializer(ApiSerializer):
+    """PATCH: the contact's details, the stage (along the funnel), the owner; each optional."""
+
+    company = StrictCharField(max_length=200, required=False, allow_blank=True)
+    contact_name = StrictCharField(max_length=200, required=False)
+    email = StrictEmailField(max_length=254, required=False, allow_blank=True)
+    phone = StrictCharField(max_length=50, required=False, allow_blank=True)
+    street = StrictCharField(max_length=200, required=False, allow_blank=True)
+    postcode = StrictCharField(max_length=10, required=False, allow_blank=True)
+    city = StrictCharField(max_length=100, required=False, allow_blank=True)
+    country = StrictRegexField(
+        r"^[A-Z]{2}\Z",
+        required=False,
+        help_text=_("ISO 3166 code in capitals, e.g. DE, AT, CH."),
+        error_messages={"invalid": _("Give a two-letter country code in capitals, e.g. DE.")},
+    )
+    message = StrictCharField(max_length=10000, required=False, allow_blank=True)
+    stage = serializers.ChoiceField(
+        choices=[(stage.value, stage.label) for stage in MOVABLE_STAGES],
+        required=False,
+        help_text=_(
+            "Sales (not marketing): along the funnel (prospect → presales → sale → "
+            "aftersales) or out of it (lost, disqualified: with stage_reason). A lead becomes "
+            "a prospect through POST /followups/{id}/qualify/, rejected through …/reject/."
+        ),
+    )
+    stage_reason = StrictCharField(max_length=500, required=False, allow_blank=True, default="")
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True, role=Role.REP).select_related("team"),
+        required=False,
         help_text=_(
             "Team leads and administrators: hand the lead and its open follow-ups to this rep."
         ),
+    )
+
+
+IF_MATCH_PARAM = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    location=OpenApiParameter.HEADER,
+    description=(
+        "The lead's ETag from your last GET: the change is made only if the lead is still "
+        "as you saw it, else 412. Optional; `*` matches any version."
+    ),
+)
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+
+
+def lead_etag(data: dict) -> str:
+    """A strong ETag: a digest of the lead's JSON, the same bytes for the same state."""
+    digest = hashlib.sha256(
+        json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+    )
+    return f'"{digest.hexdigest()[:32]}"'
+
+
+def _matches(header: str, etag: str) -> bool:
+    """If-Match (RFC 9110 13.1.1): "*" or a list of entity tags, compared strongly."""
+    tags = [tag.strip() for tag in header.split(",")]
+    return "*" in tags or etag in tags
+
+
+class PreconditionFailed(APIException):
+    status_code = 412
+    default_code = "precondition_failed"
+    default_detail = _(
+        "The lead changed since you read it (If-Match): read it again and redo your change."
     )
 
 
@@ -596,6 +674,21 @@ class TimelineEntrySerializer(serializers.Serializer):
 class LeadFilter(StrictFilterSet):
     received_after = MomentFilter(field_name="received_at", lookup_expr="gte")
     received_before = MomentFilter(field_name="received_at", lookup_expr="lt")
+    updated_after = MomentFilter(
+        field_name="updated_at",
+        lookup_expr="gt",
+        help_text=_(
+            "Incremental sync: leads changed after this moment, oldest change first "
+            "(ordered by updated_at, id; no ordering parameter). Each page shows sync_until: "
+            "when next is null, start the next pass with updated_after set to it."
+        ),
+    )
+    # lead_email_upper: iexact is UPPER(email) = UPPER(%s) on PostgreSQL.
+    email = filters.CharFilter(
+        lookup_expr="iexact",
+        max_length=254,
+        help_text=_("The contact's email address, exactly, ignoring case."),
+    )
 
     class Meta:
         model = Lead
@@ -657,6 +750,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     serializer_class = LeadSerializer
     lookup_value_regex = r"\d+"
     filterset_class = LeadFilter
+    pagination_class = SyncCursor  # ?updated_after= pages by (updated_at, id)
     throttle_scope = None  # "bulk" for the bulk action (integrations.throttling)
     ordering_fields = ["id", "received_at", "created_at"]
     ordering = ["-id"]
@@ -774,30 +868,72 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 claim.save(update_fields=["response_status", "response_body"])
         return Response(body)
 
+    @extend_schema(summary="One lead (with its ETag)")
+    def retrieve(self, request, *args, **kwargs):
+        data = LeadSerializer(self.get_object()).data
+        return Response(data, headers={"ETag": lead_etag(data)})
+
     @extend_schema(
-        summary="Reassign a lead (team leads and administrators)",
-        request=LeadOwnerSerializer,
-        responses={200: LeadSerializer},
+        summary="Change a lead: contact details, stage, owner",
+        request=LeadUpdateSerializer,
+        parameters=[IF_MATCH_PARAM],
+        responses={
+            200: LeadSerializer,
+            412: OpenApiResponse(_ERROR_REF, description="If-Match names another version."),
+        },
+        description=(
+            "Every field is optional and all succeed or none. Contact changes are one "
+            "timeline entry (and a lead.updated webhook); a stage change goes through the "
+            "same rules as in the browser (and sends lead.stage_changed). The answer carries "
+            "the new ETag."
+        ),
     )
     def partial_update(self, request, *args, **kwargs):
         user = request.user
         lead = self.get_object()
-        if (
-            isinstance(request.data, dict)
-            and "owner" in request.data
-            and not (user.is_manager or user.is_admin_role)
-        ):
-            raise FieldsForbidden(
-                {"owner": _("Only team leads and administrators reassign leads.")}
-            )
-        serializer = LeadOwnerSerializer(data=request.data)
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": _("Send the changes as a JSON object.")})
+        forbidden = {}
+        if "owner" in request.data and not (user.is_manager or user.is_admin_role):
+            forbidden["owner"] = _("Only team leads and administrators reassign leads.")
+        if "stage" in request.data and user.is_marketing:
+            forbidden["stage"] = _("Marketing does not log sales actions.")
+        if forbidden:
+            raise FieldsForbidden(forbidden)
+        serializer = LeadUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        owner = serializer.validated_data["owner"]
-        if not user.is_admin_role and owner.team_id != user.team_id:
+        data = serializer.validated_data
+        owner = data.get("owner")
+        if owner is not None and not user.is_admin_role and owner.team_id != user.team_id:
             raise ValidationError({"owner": _("You can assign leads only to reps of your team.")})
-        leads_reassign(leads=[lead], to=owner, by=user, at=timezone.now())
+        now = timezone.now()
+        with transaction.atomic():
+            # Under the row lock: nobody changes the lead between the If-Match check and ours.
+            lead = Lead.objects.select_for_update().get(pk=lead.pk)
+            expected = request.headers.get("If-Match")
+            if expected is not None and not _matches(
+                expected, lead_etag(LeadSerializer(lead).data)
+            ):
+                raise PreconditionFailed()
+            contact = {name: data[name] for name in CONTACT_FIELDS if name in data}
+            if contact:
+                lead = lead_contact_update(lead=lead, by=user, at=now, changes=contact)
+            if "stage" in data and data["stage"] != lead.stage:
+                try:
+                    lead_move(
+                        lead=lead, by=user, at=now, stage=data["stage"], reason=data["stage_reason"]
+                    )
+                except LeadChanged as exc:
+                    raise Conflict(str(exc)) from None
+                except ValueError:
+                    raise ValidationError(
+                        {"stage_reason": _("Leaving the funnel needs a reason.")}
+                    ) from None
+            if owner is not None:
+                leads_reassign(leads=[lead], to=owner, by=user, at=now)
         lead.refresh_from_db()
-        return Response(LeadSerializer(lead).data)
+        body = LeadSerializer(lead).data
+        return Response(body, headers={"ETag": lead_etag(body)})
 
     @extend_schema(
         summary="A lead's timeline, oldest first",

@@ -6,6 +6,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Channel
@@ -132,6 +134,16 @@ class LeadQuerySet(models.QuerySet):
         """Leads that may get marketing emails: consent confirmed by double opt-in.
         A ticked box whose confirmation link was never clicked is not consent."""
         return self.filter(marketing_consent_confirmed_at__isnull=False)
+
+    def update(self, **kwargs):
+        """As save() does through auto_now: updated_at moves with every write.
+
+        It is the clock at the write, not the business time a service was given:
+        GET /api/v1/leads/?updated_after= (integrations.pagination.SyncCursor) trusts a
+        stamp to be read just before its transaction writes.
+        """
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
 
 
 class Lead(models.Model):
@@ -261,6 +273,11 @@ class Lead(models.Model):
             # Duplicate checks look keys up by equality only: no second, LIKE-able copy
             # (varchar_pattern_ops) as db_index=True would add.
             models.Index(fields=["dedup_key"], name="lead_dedup_key"),
+            # GET /api/v1/leads/?updated_after= (integrations.pagination.SyncCursor):
+            # changes in (updated_at, id) order.
+            models.Index(fields=["updated_at", "id"], name="lead_updated"),
+            # GET /api/v1/leads/?email= : iexact is UPPER(email) = UPPER(%s) on PostgreSQL.
+            models.Index(Upper("email"), name="lead_email_upper"),
         ]
 
     def __str__(self) -> str:
@@ -305,6 +322,7 @@ class LeadEvent(models.Model):
         REASSIGNED = "reassigned", _("Reassigned")
         DEADLINES_RECOMPUTED = "recomputed", _("Deadlines recomputed")
         MARKETING_CONFIRMED = "marketing_ok", _("Marketing consent confirmed")
+        EDITED = "edited", _("Contact details changed")
 
     # db_index=False: leadevent_lead_at leads with lead_id.
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events", db_index=False)

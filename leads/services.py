@@ -522,7 +522,7 @@ def _merge_into(
         if getattr(new, name) and not getattr(earlier, name)
     }
     if filled:
-        Lead.objects.filter(pk=earlier.pk).update(**filled, updated_at=now)
+        Lead.objects.filter(pk=earlier.pk).update(**filled)
         for name, value in filled.items():
             setattr(earlier, name, value)
     LeadEvent.objects.create(
@@ -557,7 +557,7 @@ def lead_decide(
     """
     from followups.models import FollowUp
     from followups.services import _stage_change
-    from integrations.services import webhook_lead_event
+    from integrations.services import webhook_followups_completed, webhook_lead_event
 
     lead = _lock(lead)
     if lead.decision:
@@ -572,11 +572,13 @@ def lead_decide(
         decision_note=note,
         decided_at=at,
         decided_by=by,
-        updated_at=at,
     )
-    FollowUp.objects.filter(
+    deciding = FollowUp.objects.filter(
         lead=lead, kind=FollowUp.Kind.DECISION, completed_at__isnull=True
-    ).update(completed_at=at, completed_by=by, outcome=decision, updated_at=at)
+    )
+    decided = list(deciding.values_list("pk", flat=True))
+    deciding.update(completed_at=at, completed_by=by, outcome=decision, updated_at=at)
+    webhook_followups_completed(followup_ids=decided, now=at)
     LeadEvent.objects.create(
         lead=lead,
         kind=LeadEvent.Kind.ACCEPTED if decision == Decision.ACCEPTED else LeadEvent.Kind.REJECTED,
@@ -659,6 +661,8 @@ def lead_move(*, lead: Lead, by: User, at: datetime, stage: str, reason: str = "
 def leads_reassign(*, leads: list[Lead], to: User, by: User, at: datetime) -> int:
     """A team lead hands leads (and their open follow-ups) to another rep of the team."""
     from followups.models import FollowUp
+    from integrations.models import Event
+    from integrations.services import webhook_lead_event
 
     moved = 0
     for lead in (
@@ -667,11 +671,11 @@ def leads_reassign(*, leads: list[Lead], to: User, by: User, at: datetime) -> in
         if lead.owner_id == to.pk:
             continue
         old = lead.owner
-        Lead.objects.filter(pk=lead.pk).update(owner=to, team=to.team, updated_at=at)
+        Lead.objects.filter(pk=lead.pk).update(owner=to, team=to.team)
         FollowUp.objects.filter(lead=lead, completed_at__isnull=True).update(
             assignee=to, updated_at=at
         )
-        LeadEvent.objects.create(
+        assigned = LeadEvent.objects.create(
             lead=lead,
             kind=LeadEvent.Kind.ASSIGNED,
             actor=by,
@@ -684,8 +688,54 @@ def leads_reassign(*, leads: list[Lead], to: User, by: User, at: datetime) -> in
                 "by": "team lead",
             },
         )
+        webhook_lead_event(
+            event=Event.LEAD_UPDATED, lead=lead, now=at, subject=f"event:{assigned.pk}"
+        )
         moved += 1
     return moved
+
+
+# What PATCH /api/v1/leads/{id}/ may change besides stage and owner: the contact.
+CONTACT_FIELDS = (
+    "company",
+    "contact_name",
+    "email",
+    "phone",
+    "street",
+    "postcode",
+    "city",
+    "country",
+    "message",
+)
+
+
+@transaction.atomic
+def lead_contact_update(*, lead: Lead, by: User, at: datetime, changes: dict) -> Lead:
+    """Correct the contact's details: one timeline entry naming the fields, lead.updated.
+
+    The duplicate key follows the new email, phone or name. Values equal to the
+    stored ones are no change: nothing is written for them.
+    """
+    from integrations.models import Event
+    from integrations.services import webhook_lead_event
+
+    unknown = set(changes) - set(CONTACT_FIELDS)
+    if unknown:
+        raise ValueError(f"not contact fields: {', '.join(sorted(unknown))}")
+    lead = _lock(lead)
+    changed = {name: value for name, value in changes.items() if getattr(lead, name) != value}
+    if not changed:
+        return lead
+    for name, value in changed.items():
+        setattr(lead, name, value)
+    lead.dedup_key = lead.compute_dedup_key()
+    Lead.objects.filter(pk=lead.pk).update(**changed, dedup_key=lead.dedup_key)
+    event = LeadEvent.objects.create(
+        lead=lead, kind=LeadEvent.Kind.EDITED, actor=by, at=at, data={"fields": sorted(changed)}
+    )
+    webhook_lead_event(event=Event.LEAD_UPDATED, lead=lead, now=at, subject=f"event:{event.pk}")
+    lead.refresh_from_db()
+    return lead
 
 
 @transaction.atomic

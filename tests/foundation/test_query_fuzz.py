@@ -149,6 +149,10 @@ POST_ONLY = {
     "integrations:subscription_delete",
     "integrations:delivery_retry",
     "privacy:erase",
+    "integrations:subscription_ping",
+    "integrations:subscription_rotate",
+    "integrations:integration_token_add",
+    "integrations:integration_token_revoke",
 }
 # Not pages of the app: Django's own (admin, log-in, language switch), the API (the
 # last test), the health check.
@@ -243,6 +247,7 @@ API_PARAMS = {
     "/api/v1/leads/": [
         *["campaign", "stage", "owner", "team", "channel", "source", "decision", "external_id"],
         *["received_after", "received_before", "ordering", "page_size", "cursor"],
+        *["updated_after", "email", "with_count"],
     ],
     "/api/v1/followups/": [
         *["state", "due_before", "due_after", "campaign", "lead", "kind", "assignee"],

@@ -157,6 +157,12 @@ MATRIX: dict[str, Rule] = {
     "privacy:search": Rule(get=MB),
     "privacy:export": Rule(get=MB),
     "privacy:erase": Rule(post=MB),
+    # A test delivery is a new row of one's own; rotating changes the subscription.
+    "integrations:subscription_ping": Rule(post=RA, obj="webhook"),
+    "integrations:subscription_rotate": Rule(post=RA, obj="webhook", changes=RA),
+    # Integration tokens: administrators only (none of these roles).
+    "integrations:integration_token_add": Rule(body={"name": "ERP", "role": "marketing"}),
+    "integrations:integration_token_revoke": Rule(obj="token"),
     # --- API ------------------------------------------------------------------------
     "api:dashboard": Rule(get=SIGNED_IN),
     "api:campaign-list": Rule(get=SIGNED_IN, post=M),
@@ -194,6 +200,11 @@ MATRIX: dict[str, Rule] = {
     "api:webhook-detail": Rule(
         get=RA, put=RA, patch=RA, delete=RA, obj="webhook", changes=RA, body={"name": "Mine"}
     ),
+    "api:webhook-ping": Rule(post=RA, obj="webhook"),
+    "api:webhook-rotate-secret": Rule(post=RA, obj="webhook", changes=RA),
+    "api:integration-token-list": Rule(body={"name": "ERP", "scopes": ["read"]}),
+    "api:integration-token-detail": Rule(obj="token"),
+    "api:integration-token-revoke": Rule(obj="token"),
     "api:webhook-delivery-list": Rule(get=SIGNED_IN),
     "api:webhook-delivery-detail": Rule(get=RA, obj="delivery"),
     "api:webhook-delivery-retry": Rule(post=RA, obj="delivery", changes=RA),
