@@ -859,6 +859,8 @@ def _claim_sql(*, level: int, column: str, now: datetime, size: int) -> list[_Cl
     sql = f"""
         -- The locked rows are found again by their physical address (a TID scan),
         -- not by a second walk down the primary key: locking does not move a row.
+        -- As an array, not a join: joined, a batch of some thousand rows makes the
+        -- planner hash the whole table instead.
         WITH claimed AS (
             SELECT ctid AS tid FROM {FollowUp._meta.db_table}
             WHERE completed_at IS NULL AND {guard} AND {column} <= %(now)s
@@ -867,7 +869,7 @@ def _claim_sql(*, level: int, column: str, now: datetime, size: int) -> list[_Cl
             FOR UPDATE SKIP LOCKED
         ), moved AS (
             UPDATE {FollowUp._meta.db_table} AS f SET {changes}, updated_at = %(now)s
-            FROM claimed WHERE f.ctid = claimed.tid
+            WHERE f.ctid = ANY(ARRAY(SELECT tid FROM claimed))
             RETURNING f.id, f.lead_id, f.assignee_id, f.{column} AS deadline
         ), escalated AS (
             INSERT INTO {Escalation._meta.db_table} (followup_id, level, at, data)
