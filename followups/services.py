@@ -651,8 +651,9 @@ def sweep_overdue(
     5. one notification per recipient and kind for the batch.
     Emails go out afterwards from the notification rows (notification_emails_send).
     On PostgreSQL steps 1–3 of levels 0–2 are one statement (_claim_sql), which
-    for levels 0 and 1 also writes the assignees' notifications (step 5): the
-    benchmark in bench/sweep_bench.py holds it to 1.5x a bare UPDATE.
+    for levels 0 and 1 also writes the assignees' notifications (step 5);
+    bench/sweep_bench.py sets it against a bare UPDATE of the same rows (most of
+    the difference is the escalation row: docs/PERFORMANCE.md).
 
     A backlog (a first batch that came back full) is worked by `workers`
     connections at once (LEADBRIDGE_SWEEP_WORKERS; PostgreSQL, outside a
