@@ -71,3 +71,31 @@ def median_ms(samples: list) -> float:
 def p95_ms(samples: list) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """Seconds of CPU between two readings; NaN unless the same processes are in both
+    (one that ended or started in between would be lost or counted whole)."""
+    if not before or set(before) != set(after):
+        return float("nan")
+    return sum(after[pid] - before[pid] for pid in before)
+
+
+def process_command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def cpu_of(pids) -> dict[int, float]:
+    """CPU time (user + system) so far, per pid, from /proc; pids not found are left out."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return seconds

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from _setup import ROOT, bench_database, drop_bench_database
+from _setup import ROOT, bench_database, cpu_of, cpu_used, drop_bench_database, process_command
 
 parser = argparse.ArgumentParser(
     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -140,7 +140,7 @@ def server_cpu(server: subprocess.Popen) -> dict[int, float]:
         pids += [int(pid) for pid in children]
     except OSError:
         return {}
-    return _cpu_of(pids)
+    return cpu_of(pids)
 
 
 def database_cpu() -> dict[int, float]:
@@ -152,34 +152,7 @@ def database_cpu() -> dict[int, float]:
             " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         )
         pids = [pid for (pid,) in cursor.fetchall()]
-    return _cpu_of(pid for pid in pids if _command(pid) == "postgres")
-
-
-def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
-    """Seconds of CPU between two readings; NaN unless the same processes are in both
-    (one that ended or started in between would be lost or counted whole)."""
-    if not before or set(before) != set(after):
-        return float("nan")
-    return sum(after[pid] - before[pid] for pid in before)
-
-
-def _command(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
-def _cpu_of(pids) -> dict[int, float]:
-    ticks = os.sysconf("SC_CLK_TCK")
-    seconds = {}
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return seconds
+    return cpu_of(pid for pid in pids if process_command(pid) == "postgres")
 
 
 def request(port, method, path, body, headers) -> tuple[int, bytes]:

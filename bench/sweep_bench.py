@@ -3,18 +3,28 @@
 On PostgreSQL: 1M leads with 2M follow-ups, 100k of them newly overdue.
 Prints the sweep's wall time next to the floor measured in the same run — a
 bare SQL UPDATE flagging the same rows — like with like: the sweep on one
-connection against the UPDATE on one (target <= 1.5x), and the sweep's backlog
-on LEADBRIDGE_SWEEP_WORKERS connections against the UPDATE split by id range
-over as many connections at once; then a
-steady-state tick with 5k newly overdue (target < 250 ms).
+connection against the UPDATE on one (target <= 1.5x; also in PostgreSQL's CPU
+time, and next to a reference: the UPDATE that writes the escalation rows too),
+and the sweep's backlog on LEADBRIDGE_SWEEP_WORKERS connections against the
+UPDATE split by id range over as many connections at once; then a steady-state
+tick with 5k newly overdue (target < 250 ms).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/leadbridge python bench/sweep_bench.py [--leads N]
 """
 
 import argparse
+import math
 from datetime import timedelta
 
-from _setup import bench_database, drop_bench_database, median_ms, timer
+from _setup import (
+    bench_database,
+    cpu_of,
+    cpu_used,
+    drop_bench_database,
+    median_ms,
+    process_command,
+    timer,
+)
 
 parser = argparse.ArgumentParser(
     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -288,11 +298,33 @@ WHERE completed_at IS NULL AND escalation_level = 0 AND overdue_at <= %s
 """
 
 
-def floor_once(samples: list) -> int:
+# Not the floor, a reference printed next to it: the same UPDATE also writing the one
+# Escalation row per follow-up that makes the step happen once (its unique key and its
+# foreign key checked at commit), in one statement — what any exactly-once sweep writes,
+# before claiming, batching or notifications.
+ESCALATED_SQL = f"""
+WITH flagged AS ({FLOOR_SQL} RETURNING id)
+INSERT INTO followups_escalation (followup_id, level, at, data)
+SELECT id, 1, %s, '{{}}' FROM flagged
+"""
+
+
+def backend_cpu() -> dict[int, float]:
+    """CPU time so far of this connection's PostgreSQL backend, when PostgreSQL runs on this
+    machine (else empty): steadier than wall time while other work loads the machine."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    return cpu_of([pid]) if process_command(pid) == "postgres" else {}
+
+
+def floor_once(samples: list, cpu: list, sql: str = FLOOR_SQL, params=(NOW, NOW, NOW)) -> int:
     """The bare UPDATE of the same rows, committed like the sweep's, then undone."""
     with connection.cursor() as cursor:
+        before = backend_cpu()
         with timer(samples):
-            cursor.execute(FLOOR_SQL, [NOW, NOW, NOW])  # autocommit: one statement, one commit
+            cursor.execute(sql, params)  # autocommit: one statement, one commit
+        cpu.append(cpu_used(before, backend_cpu()))
         count = cursor.rowcount
     reset()  # the same rows newly overdue again, vacuumed: the sweep starts from the same state
     return count
@@ -349,16 +381,20 @@ def main() -> None:
     connection.connection.autocommit = True
 
     workers = settings.LEADBRIDGE_SWEEP_WORKERS
-    floor, floor_split, sweep, single = [], [], [], []
+    floor, floor_split, sweep, single, escalated = [], [], [], [], []
+    floor_cpu, single_cpu, escalated_cpu = [], [], []
     for _round in range(args.rounds):
-        flagged_by_floor = floor_once(floor)
+        flagged_by_floor = floor_once(floor, floor_cpu)
         assert floor_split_once(floor_split, workers) == flagged_by_floor == args.overdue
+        assert floor_once(escalated, escalated_cpu, ESCALATED_SQL, [NOW] * 4) == args.overdue
         with timer(sweep):
             report = sweep_overdue(now=NOW)
         assert report.overdue == flagged_by_floor == args.overdue, (report, flagged_by_floor)
         reset()
+        before = backend_cpu()
         with timer(single):
             report = sweep_overdue(now=NOW, workers=1)
+        single_cpu.append(cpu_used(before, backend_cpu()))
         assert report.overdue == args.overdue, report
         reset()
     # Like with like: each sweep against the bare UPDATE on as many connections.
@@ -369,6 +405,16 @@ def main() -> None:
         f"one connection : sweep {median_ms(single):7.0f} ms / UPDATE {median_ms(floor):7.0f} ms"
         f" = {one:.2f}x  (target <= 1.50x) {'OK' if one <= 1.5 else 'OVER TARGET'}"
     )
+    print(
+        f"  reference, the UPDATE writing the escalation rows too: {median_ms(escalated):7.0f} ms"
+        f" = {median_ms(escalated) / median_ms(floor):.2f}x the UPDATE"
+    )
+    if not math.isnan(median_ms(floor_cpu)):  # PostgreSQL runs on this machine
+        print(
+            f"  PostgreSQL CPU: sweep {median_ms(single_cpu):7.0f} ms / UPDATE"
+            f" {median_ms(floor_cpu):7.0f} ms = {median_ms(single_cpu) / median_ms(floor_cpu):.2f}x;"
+            f" the reference {median_ms(escalated_cpu) / median_ms(floor_cpu):.2f}x"
+        )
     print(
         f"{workers} connections  : sweep {median_ms(sweep):7.0f} ms / UPDATE split by id"
         f" {median_ms(floor_split):7.0f} ms = {many:.2f}x  (LEADBRIDGE_SWEEP_WORKERS)"

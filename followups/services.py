@@ -661,8 +661,9 @@ def sweep_overdue(
     5. one notification per recipient and kind for the batch.
     Emails go out afterwards from the notification rows (notification_emails_send).
     On PostgreSQL steps 1–3 of levels 0–2 are one statement (_claim_sql), which
-    for levels 0 and 1 also writes the assignees' notifications (step 5): the
-    benchmark in bench/sweep_bench.py holds it to 1.5x a bare UPDATE.
+    for levels 0 and 1 also writes the assignees' notifications (step 5);
+    bench/sweep_bench.py sets it against a bare UPDATE of the same rows (most of
+    the difference is the escalation row: docs/PERFORMANCE.md).
 
     A backlog (a first batch that came back full) is worked by `workers`
     connections at once (LEADBRIDGE_SWEEP_WORKERS; PostgreSQL, outside a
@@ -869,6 +870,8 @@ def _claim_sql(*, level: int, column: str, now: datetime, size: int) -> list[_Cl
     sql = f"""
         -- The locked rows are found again by their physical address (a TID scan),
         -- not by a second walk down the primary key: locking does not move a row.
+        -- As an array, not a join: joined, a batch of some thousand rows makes the
+        -- planner hash the whole table instead.
         WITH claimed AS (
             SELECT ctid AS tid FROM {FollowUp._meta.db_table}
             WHERE completed_at IS NULL AND {guard} AND {column} <= %(now)s
@@ -877,7 +880,7 @@ def _claim_sql(*, level: int, column: str, now: datetime, size: int) -> list[_Cl
             FOR UPDATE SKIP LOCKED
         ), moved AS (
             UPDATE {FollowUp._meta.db_table} AS f SET {changes}, updated_at = %(now)s
-            FROM claimed WHERE f.ctid = claimed.tid
+            WHERE f.ctid = ANY(ARRAY(SELECT tid FROM claimed))
             RETURNING f.id, f.lead_id, f.assignee_id, f.{column} AS deadline
         ), escalated AS (
             INSERT INTO {Escalation._meta.db_table} (followup_id, level, at, data)

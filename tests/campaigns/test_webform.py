@@ -1,7 +1,9 @@
 """The public enquiry form of a campaign: no login, German and English, consent stored,
 honeypot and rate limit, embeddable, and a thank-you page that says when."""
 
+import logging
 import re
+import shutil
 
 import pytest
 from django.core import mail
@@ -11,9 +13,11 @@ from django.utils import timezone
 from campaigns.models import Campaign, Channel
 from campaigns.services import material_emails_send
 from followups.models import FollowUp
+from leadbridge import outages
 from leads.models import Lead
 
 from ..factories import CampaignFactory, InfoMaterialFactory
+from ..foundation.test_outages import OwnRedis
 
 
 @pytest.fixture
@@ -160,6 +164,47 @@ def test_the_rate_limit_stops_a_flood_from_one_address_with_a_clear_message(webi
     other = Client(REMOTE_ADDR="198.51.100.7")
     _client, data = _form(webinar, client=other, lang="en", email="human@example.com")
     assert other.post(f"/f/{webinar.form_key}/", data).status_code == 302
+
+
+def test_with_redis_down_the_rate_limit_fails_open_and_the_form_still_takes_leads(
+    webinar, settings, monkeypatch, caplog
+):
+    """The limit counts in Redis (_rate_limited); a lead is worth more than the spam
+    guard, so with Redis gone the form takes the enquiry and says so once in the log."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    redis = OwnRedis(ports=range(8600, 8621))  # this test's own range on the shared machine
+    try:
+        settings.CACHES = {
+            **settings.CACHES,
+            "webform": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": redis.url,
+            },
+        }
+        settings.LEADBRIDGE_WEBFORM_CACHE = "webform"
+        settings.LEADBRIDGE_WEBFORM_RATE = (1, 600)
+        monkeypatch.setattr(outages, "_last_warned", {})
+        client = Client(REMOTE_ADDR="203.0.113.9")
+        _client, data = _form(webinar, client=client, lang="en", email="first@example.com")
+        assert client.post(f"/f/{webinar.form_key}/", data).status_code == 302
+        _client, data = _form(webinar, client=client, lang="en", email="second@example.com")
+        assert client.post(f"/f/{webinar.form_key}/", data).status_code == 429  # Redis counts
+
+        redis.kill()
+        with caplog.at_level(logging.WARNING, logger="leadbridge.outages"):
+            for email in ("third@example.com", "fourth@example.com"):
+                _client, data = _form(webinar, client=client, lang="en", email=email)
+                assert client.post(f"/f/{webinar.form_key}/", data).status_code == 302
+    finally:
+        redis.kill()
+    assert set(Lead.objects.values_list("email", flat=True)) == {
+        "first@example.com",
+        "third@example.com",
+        "fourth@example.com",
+    }
+    warned = [r.getMessage() for r in caplog.records if r.name == "leadbridge.outages"]
+    assert len(warned) == 1 and warned[0].startswith("Web-form rate limit off")
 
 
 def test_a_double_click_stays_one_lead(webinar):

@@ -1,6 +1,7 @@
 """The overdue sweep: warn, flag, escalate, reassign — each step exactly once."""
 
 import threading
+from copy import copy
 from datetime import datetime, timedelta
 
 import pytest
@@ -409,3 +410,30 @@ def test_two_sweeps_reassigning_leads_across_batch_boundaries_neither_deadlock_n
     for lead in leads:
         assert lead.events.filter(kind=LeadEvent.Kind.REASSIGNED).count() == 1
     _assert_nobody_told_both(leads)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_claim_finds_its_locked_rows_by_address_whatever_the_batch_size(campaign, rep):
+    """The claim statement (services._claim_sql) updates the rows it locked through their
+    ctid. Joined to the locked rows, a batch of some thousand made PostgreSQL hash the
+    whole follow-up table instead (a Seq Scan over 600k rows for each 10,000-row batch in
+    bench/sweep_bench.py); as an array of ctids it stays a Tid Scan for any batch size."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    (lead,) = _make_overdue(campaign, 1)
+    template = lead.followups.get(kind="material")
+    template.pk = None
+    FollowUp.objects.bulk_create([copy(template) for _ in range(4000)])  # ~100 pages, all due
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE followups_followup")
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        services._claim_sql(level=1, column="overdue_at", now=at(30, 10), size=10_000)
+        transaction.set_rollback(True)
+    (statement,) = [q["sql"] for q in queries.captured_queries if "claimed" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {statement}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Tid Scan on followups_followup f" in plan, plan
+    assert "Seq Scan on followups_followup f" not in plan, plan

@@ -26,8 +26,8 @@ from ..api.conftest import api_client, lead_payload
 REDIS_PORTS = range(8570, 8600)  # this suite's own range on the shared machine
 
 
-def _free_port() -> int:
-    for port in REDIS_PORTS:
+def _free_port(ports: range) -> int:
+    for port in ports:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) != 0:
                 return port
@@ -35,8 +35,8 @@ def _free_port() -> int:
 
 
 class OwnRedis:
-    def __init__(self):
-        self.port = _free_port()
+    def __init__(self, ports: range = REDIS_PORTS):
+        self.port = _free_port(ports)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.start()
 
