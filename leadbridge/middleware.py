@@ -17,6 +17,10 @@ class NoStoreWhenSignedInMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        if "no-store" in response.get("Cache-Control", ""):
+            # Already (e.g. the outage page): and with the database down, asking who
+            # the user is would fail.
+            return response
         # DRF copies a token's user onto the request too, so API answers count.
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:

@@ -18,6 +18,7 @@ import time
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -82,4 +83,6 @@ class OutageMiddleware:
                 render_to_string("503.html", {"retry_after": RETRY_AFTER}), status=503
             )
         response["Retry-After"] = str(RETRY_AFTER)
+        # Never kept by a cache: the page is about this moment only.
+        add_never_cache_headers(response)
         return response
