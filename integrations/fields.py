@@ -7,6 +7,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.fields import Field, SkipField
 from rest_framework.relations import PKOnlyObject
 
@@ -53,9 +54,9 @@ class StrictFieldsMixin:
             writable = {name for name, field in self.fields.items() if not field.read_only}
             unknown = {
                 key: [
-                    _("This field cannot be set here.")
+                    ErrorDetail(str(_("This field cannot be set here.")), code="read_only")
                     if key in self.fields
-                    else _("Unknown field.")
+                    else ErrorDetail(str(_("Unknown field.")), code="unknown_field")
                 ]
                 for key in data
                 if key not in writable

@@ -59,6 +59,10 @@ MIDDLEWARE = [
     "leadbridge.outages.OutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # /api/: English unless Accept-Language asks for German (the UI stays German).
+    "integrations.locale.ApiLanguageMiddleware",
+    # /api/: a query parameter the operation's schema does not list is a 400.
+    "integrations.filters.KnownQueryParamsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -291,8 +295,8 @@ REST_FRAMEWORK = {
         "auth": env_str("LEADBRIDGE_API_AUTH_RATE", "20/min"),
     },
     "DATETIME_FORMAT": "iso-8601",
-    # OPTIONS answers 405 like any method a resource does not offer; the schema describes it.
-    "DEFAULT_METADATA_CLASS": None,
+    # OPTIONS answers 200 with the Allow header; the schema describes the methods.
+    "DEFAULT_METADATA_CLASS": "integrations.metadata.AllowedMethods",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

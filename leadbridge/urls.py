@@ -19,3 +19,7 @@ urlpatterns = [
     path("integrations/", include("integrations.urls")),
     path("", include("followups.urls")),
 ]
+
+# Under /api/ these answer RFC 9457 problems; elsewhere Django's pages.
+handler400 = "integrations.errors.bad_request"
+handler500 = "integrations.errors.server_error"

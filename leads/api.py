@@ -14,6 +14,7 @@ from contextlib import nullcontext
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, RegexValidator
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -34,7 +35,7 @@ from accounts.models import Role, Team, User
 from campaigns.models import Campaign, Channel, InfoMaterial
 from followups.models import Escalation
 from integrations import intake
-from integrations.errors import Conflict, FieldsForbidden
+from integrations.errors import Conflict, FieldsForbidden, IdempotencyKeyReused
 from integrations.fields import (
     ApiModelSerializer,
     ApiSerializer,
@@ -579,13 +580,30 @@ ON_DUPLICATE_PARAM = OpenApiParameter(
 )
 IDEMPOTENCY_PARAM = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    # Printable ASCII; no space at either end (HTTP strips it, so it could not count).
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
     location=OpenApiParameter.HEADER,
     description=(
         "Any unique string up to 255 characters (a UUID is good). A repeat within 24 h "
-        "answers 200 with the first request's lead instead of making another; the same key "
-        "with a different body answers 409."
+        "answers what the first request answered (status and body, e.g. 201) with the "
+        "header Idempotent-Replayed: true, instead of doing it again; the same key with a "
+        "different body answers 422."
     ),
+)
+REPLAYED_HEADER = OpenApiParameter(
+    "Idempotent-Replayed",
+    {"type": "string", "enum": ["true"]},
+    location=OpenApiParameter.HEADER,
+    response=True,
+    description="Present on a repeat of an Idempotency-Key: this is the first answer again.",
+)
+LOCATION_HEADER = OpenApiParameter(
+    "Location",
+    {"type": "string", "format": "uri-reference"},
+    location=OpenApiParameter.HEADER,
+    response=[201],
+    required=True,
+    description="The new lead's URL.",
 )
 
 
@@ -593,7 +611,7 @@ def _idempotency_key(request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    if not 1 <= len(key) <= 255 or not key.isprintable() or not key.isascii():
+    if not 1 <= len(key) <= 255 or not key.isprintable() or not key.isascii() or key != key.strip():
         raise ValidationError({"Idempotency-Key": _("Use 1 to 255 printable ASCII characters.")})
     return key
 
@@ -630,15 +648,17 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 _("This lead is known already and belongs to a team you cannot see."),
             )
         lead.intake = result
-        return Response(
-            _intake_out().to_representation(lead),
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        return _with_location(
+            Response(
+                _intake_out().to_representation(lead),
+                status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            )
         )
 
     @extend_schema(
         summary="Send one lead",
         request=LeadIntakeSerializer,
-        parameters=[IDEMPOTENCY_PARAM, ON_DUPLICATE_PARAM],
+        parameters=[IDEMPOTENCY_PARAM, ON_DUPLICATE_PARAM, REPLAYED_HEADER, LOCATION_HEADER],
         responses={
             201: OpenApiResponse(LeadIntakeResultSerializer, description="A new lead."),
             200: OpenApiResponse(
@@ -669,22 +689,30 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             if key is not None:
                 claim, owned = _claim(request, user=user, key=key, now=now)
                 if not owned:
-                    if claim.lead is None:
+                    if claim.lead_id is None:
                         raise NotFound(_("The lead made with this Idempotency-Key was deleted."))
-                    return self._intake_response(claim.lead, "existing", created=False)
+                    if claim.response_body is None:  # stored before answers were kept
+                        return _replayed(
+                            self._intake_response(claim.lead, "existing", created=False)
+                        )
+                    return _replayed(
+                        _with_location(Response(claim.response_body, status=claim.response_status))
+                    )
             result = intake.lead_receive_one(
                 data=data, source=Source.API, now=now, actor=user, on_duplicate=on_duplicate
             )
+            response = self._intake_response(result.lead, result.status, created=result.created)
             if claim is not None:
                 claim.lead = result.lead
-                claim.response_status = 201 if result.created else 200
-                claim.save(update_fields=["lead", "response_status"])
-        return self._intake_response(result.lead, result.status, created=result.created)
+                claim.response_status = response.status_code
+                claim.response_body = response.data
+                claim.save(update_fields=["lead", "response_status", "response_body"])
+        return response
 
     @extend_schema(
         summary="Send up to 10,000 leads at once",
         request=BulkIntakeSerializer,
-        parameters=[IDEMPOTENCY_PARAM, ON_DUPLICATE_PARAM],
+        parameters=[IDEMPOTENCY_PARAM, ON_DUPLICATE_PARAM, REPLAYED_HEADER],
         responses={200: BulkResultSerializer},
         description=(
             "Each lead is checked on its own: invalid ones are reported in `results` with "
@@ -718,7 +746,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             if key is not None:
                 claim, owned = _claim(request, user=user, key=key, now=now)
                 if not owned:
-                    return Response(claim.response_body)
+                    return _replayed(Response(claim.response_body, status=claim.response_status))
             valid, invalid = validate_leads_in(items, user=user, now=now)
             taken = intake.leads_receive_bulk(
                 items=valid, source=Source.API, now=now, actor=user, on_duplicate=on_duplicate
@@ -746,9 +774,11 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             raise FieldsForbidden(
                 {"owner": _("Only team leads and administrators reassign leads.")}
             )
-        serializer = LeadOwnerSerializer(data=request.data)
+        serializer = LeadOwnerSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        owner = serializer.validated_data["owner"]
+        owner = serializer.validated_data.get("owner")
+        if owner is None:  # PATCH {}: nothing to change (owner is optional, as documented)
+            return Response(LeadSerializer(lead).data)
         if not user.is_admin_role and owner.team_id != user.team_id:
             raise ValidationError({"owner": _("You can assign leads only to reps of your team.")})
         leads_reassign(leads=[lead], to=owner, by=user, at=timezone.now())
@@ -825,12 +855,23 @@ def _bulk_body(count: int, taken: dict, invalid: dict) -> dict:
 
 def _claim(request, *, user, key: str, now):
     fingerprint = idempotency_fingerprint(
-        method=request.method, path=request.path, body=_canonical_body(request)
+        method=request.method, path=request.get_full_path(), body=_canonical_body(request)
     )
     try:
         return idempotency_claim(user=user, key=key, fingerprint=fingerprint, now=now)
     except IdempotencyMismatch:
-        raise Conflict(_("This Idempotency-Key was used for a different request.")) from None
+        raise IdempotencyKeyReused() from None
+
+
+def _replayed(response: Response) -> Response:
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _with_location(response: Response) -> Response:
+    if response.status_code == status.HTTP_201_CREATED:
+        response["Location"] = reverse("api:lead-detail", args=[response.data["id"]])
+    return response
 
 
 def _canonical_body(request) -> bytes:

@@ -97,6 +97,7 @@ MATRIX: dict[str, Rule] = {
     "webform:embed_thanks": public(obj="form_key"),
     "api:schema": public(),
     "api:docs": public(),
+    "api:problem-type": public(obj="problem_code"),  # what a problem's `type` URI means
     "api:token-obtain": public(body={"username": "rita", "password": "wrong"}),
     r"api:<unnamed ^[\s\S]*$>": public(),  # the API's JSON 404 for any other path
     # --- campaigns: read by every signed-in user, planned by marketing -----------------
@@ -302,6 +303,7 @@ def world(db, team, other_team, rep, other_team_rep, marketer, printed_brochure,
         },
         "campaign": campaign,
         "form_key": campaign.form_key,
+        "problem_code": "invalid",
         "material": printed_brochure,
         "lead": lead,
         "followup": followup,
