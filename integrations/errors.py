@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy
 from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -65,7 +66,10 @@ PROBLEMS = {
 
 
 def flatten(detail, prefix: str = "") -> dict[str, str]:
-    """DRF's nested error detail → {"field.sub.0": "message"} (bulk results' per-item errors)."""
+    """DRF's nested error detail → {"field.sub.0": "message"} (bulk results' per-item errors).
+
+    The messages stay ErrorDetail (a str) with their code, for a problem's `errors`.
+    """
     if isinstance(detail, dict):
         result = {}
         for key, value in detail.items():
@@ -73,13 +77,19 @@ def flatten(detail, prefix: str = "") -> dict[str, str]:
         return result
     if isinstance(detail, list):
         if all(not isinstance(item, dict | list) for item in detail):
-            messages = [str(item) for item in detail if str(item)]
-            return {prefix or "non_field_errors": " ".join(messages)} if messages else {}
+            messages = [item for item in detail if str(item)]
+            if not messages:
+                return {}
+            code = getattr(messages[0], "code", None) or "invalid"
+            joined = " ".join(str(message) for message in messages)
+            return {prefix or "non_field_errors": ErrorDetail(joined, code=code)}
         result = {}
         for index, item in enumerate(detail):
             result.update(flatten(item, f"{prefix}.{index}" if prefix else str(index)))
         return result
-    return {prefix or "non_field_errors": str(detail)}
+    if not isinstance(detail, ErrorDetail):
+        detail = ErrorDetail(str(detail), code="invalid")
+    return {prefix or "non_field_errors": detail}
 
 
 def _field(path: str) -> str | None:

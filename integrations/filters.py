@@ -78,6 +78,14 @@ class IdFilter(filters.NumberFilter):
         )(self)
 
 
+class TextFilter(filters.CharFilter):
+    """A text in the query; empty is refused (StrictFilterSet), and the schema says so."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        extend_schema_field({"type": "string", "minLength": 1})(self)
+
+
 class _MomentField(IsoDateTimeField):
     def clean(self, value):
         moment = super().clean(value)
@@ -99,6 +107,7 @@ class StrictFilterSet(filters.FilterSet):
 
     FILTER_DEFAULTS = {
         **filters.FilterSet.FILTER_DEFAULTS,
+        models.CharField: {"filter_class": TextFilter},
         models.ForeignKey: {"filter_class": IdFilter},
         models.OneToOneField: {"filter_class": IdFilter},
         models.IntegerField: {"filter_class": IdFilter, "extra": lambda f: {"min_value": 0}},

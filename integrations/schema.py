@@ -93,7 +93,54 @@ def document_errors(result, generator, request, public):
                 if code in {"429", "503"}:
                     response["headers"] = _RETRY_AFTER
                 responses[code] = response
+    add_links(result)
+    for component in schemas.values():
+        for prop in component.get("properties", {}).values():
+            _decimal_needs_a_digit(prop)
     return result
+
+
+_DECIMAL = re.compile(r"^\^-\?\\d\{0,(\d+)\}\(\?:\\\.\\d\{0,(\d+)\}\)\?\$$")
+
+
+def _decimal_needs_a_digit(prop: dict) -> None:
+    """drf-spectacular's decimal pattern also matches "", "." and "-", which DRF refuses."""
+    match = prop.get("format") == "decimal" and _DECIMAL.match(prop.get("pattern", ""))
+    if match:
+        whole, places = match.groups()
+        prop["pattern"] = rf"^-?(?:\d{{1,{whole}}}(?:\.\d{{0,{places}}})?|\.\d{{1,{places}}})$"
+
+
+def add_links(result) -> None:
+    """OpenAPI links from a collection to its items: what a client (and schemathesis's
+    stateful phase) does next. A 201 of POST /x/ leads to every operation on /x/{id}/
+    and /x/{id}/<action>/ with the new id; a 200 of GET /x/ with the first listed id."""
+    paths = result.get("paths", {})
+    for collection, item in paths.items():
+        if "{" in collection:
+            continue
+        targets = [
+            (path, method, operation)
+            for path, path_item in paths.items()
+            if path.startswith(f"{collection}{{id}}/")
+            for method, operation in path_item.items()
+            if isinstance(operation, dict) and "operationId" in operation
+        ]
+        sources = [
+            ("post", "201", "$response.body#/id"),
+            ("get", "200", "$response.body#/results/0/id"),
+        ]
+        for method, code, expression in sources:
+            response = item.get(method, {}).get("responses", {}).get(code)
+            if response is None or not targets:
+                continue
+            response["links"] = {
+                operation["operationId"]: {
+                    "operationId": operation["operationId"],
+                    "parameters": {"id": expression},
+                }
+                for path, _method, operation in targets
+            }
 
 
 class BlankableFormatExtension(OpenApiSerializerFieldExtension):

@@ -27,7 +27,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.fields import empty
 from rest_framework.response import Response
 
@@ -481,7 +481,10 @@ def validate_leads_in(items: list, *, user, now) -> tuple[list[tuple[int, dict]]
             if data.get(name) is not None:
                 obj = found.get(data[name])
                 if obj is None:
-                    errors[name] = str(_("No such object (id %(id)s).") % {"id": data[name]})
+                    errors[name] = ErrorDetail(
+                        str(_("No such object (id %(id)s).") % {"id": data[name]}),
+                        code="does_not_exist",
+                    )
                 else:
                     data[name] = obj
         if not errors:
@@ -623,7 +626,11 @@ def _on_duplicate(request, body_value) -> str:
         if body_value is not None
         else request.query_params.get("on_duplicate", OnDuplicate.SKIP)
     )
-    if value not in {OnDuplicate.SKIP, OnDuplicate.MERGE, OnDuplicate.CREATE}:
+    if not isinstance(value, str) or value not in {
+        OnDuplicate.SKIP,
+        OnDuplicate.MERGE,
+        OnDuplicate.CREATE,
+    }:
         raise ValidationError({"on_duplicate": _("Choose skip, merge or create.")})
     return value
 

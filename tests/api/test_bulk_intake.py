@@ -113,6 +113,7 @@ def test_a_repeated_bulk_request_with_its_idempotency_key_answers_the_first_resu
         "/api/v1/leads/bulk/", body, format="json", HTTP_IDEMPOTENCY_KEY="batch-7"
     )
     assert again.status_code == 200 and again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
     assert Lead.objects.count() == 2
 
 

@@ -70,6 +70,15 @@ def test_an_idempotency_key_reused_for_another_body_answers_422(marketing_api, c
 
 
 @pytest.mark.django_db
+def test_on_duplicate_that_is_not_a_string_is_a_400_not_a_500(marketing_api, campaign):
+    answer = marketing_api.post(
+        "/api/v1/leads/", lead_payload(campaign, on_duplicate={}), format="json"
+    )
+    assert_problem(answer, 400, "invalid")
+    assert error_fields(answer) == {"on_duplicate"} and not Lead.objects.exists()
+
+
+@pytest.mark.django_db
 def test_an_empty_idempotency_key_is_refused(marketing_api, campaign):
     answer = marketing_api.post(
         "/api/v1/leads/", lead_payload(campaign), format="json", HTTP_IDEMPOTENCY_KEY=""
