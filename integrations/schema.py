@@ -134,6 +134,16 @@ def add_links(result) -> None:
             response = item.get(method, {}).get("responses", {}).get(code)
             if response is None or not targets:
                 continue
+            if code == "201" and "get" in paths.get(f"{collection}{{id}}/", {}):
+                # CreatedLocationMiddleware
+                response.setdefault("headers", {}).setdefault(
+                    "Location",
+                    {
+                        "schema": {"type": "string", "format": "uri-reference"},
+                        "required": True,
+                        "description": "The new resource's URL.",
+                    },
+                )
             response["links"] = {
                 operation["operationId"]: {
                     "operationId": operation["operationId"],
@@ -239,3 +249,26 @@ def operation_query_parameters(path: str, method: str) -> frozenset | None:
             if found is not None:
                 return found
     return None
+
+
+class CreatedLocationMiddleware:
+    """A 201 from POST /x/ names the new resource in Location: /x/<id>/, where the schema
+    has GET /x/{id}/ (views that know better, e.g. lead intake, set it themselves)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code == 201
+            and request.method == "POST"
+            and request.path_info.startswith("/api/")
+            and "Location" not in response
+        ):
+            data = getattr(response, "data", None)
+            pk = data.get("id") if isinstance(data, dict) else None
+            accepted, _templates, _literal = query_parameters()
+            if isinstance(pk, int) and (f"{request.path_info}{{id}}/", "GET") in accepted:
+                response["Location"] = f"{request.path_info}{pk}/"
+        return response

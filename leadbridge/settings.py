@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "integrations.locale.ApiLanguageMiddleware",
     # /api/: a query parameter the operation's schema does not list is a 400.
     "integrations.filters.KnownQueryParamsMiddleware",
+    # /api/: a 201 names what it made in Location.
+    "integrations.schema.CreatedLocationMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -298,6 +300,11 @@ REST_FRAMEWORK = {
     # OPTIONS answers 200 with the Allow header; the schema describes the methods.
     "DEFAULT_METADATA_CLASS": "integrations.metadata.AllowedMethods",
     "COERCE_DECIMAL_TO_STRING": True,
+    # Read by CreateModelMixin for Location: "url" would send an info material's own URL
+    # (its download link) as the new resource's address. No serializer here has a
+    # self link, so nothing has this name; integrations.schema.CreatedLocationMiddleware
+    # sets Location on a 201.
+    "URL_FIELD_NAME": "self_url",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # Throttle counters: in Redis when there is one, so the limit holds across

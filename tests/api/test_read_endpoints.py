@@ -23,6 +23,7 @@ def test_marketing_creates_and_edits_campaigns_and_reps_may_not(
     }
     made = marketing_api.post("/api/v1/campaigns/", body, format="json")
     assert made.status_code == 201
+    assert made["Location"] == f"/api/v1/campaigns/{made.json()['id']}/"
     campaign = Campaign.objects.get(pk=made.json()["id"])
     assert campaign.owner == marketer and campaign.status == "planned"
     assert rep_api.post("/api/v1/campaigns/", body, format="json").status_code == 403
@@ -53,6 +54,7 @@ def test_info_material_is_listed_and_filtered_by_campaign(
         format="json",
     )
     assert made.status_code == 201
+    assert made["Location"] == f"/api/v1/materials/{made.json()['id']}/"
 
 
 @pytest.mark.django_db
