@@ -14,7 +14,6 @@ from contextlib import nullcontext
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator, RegexValidator
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -600,14 +599,6 @@ REPLAYED_HEADER = OpenApiParameter(
     response=True,
     description="Present on a repeat of an Idempotency-Key: this is the first answer again.",
 )
-LOCATION_HEADER = OpenApiParameter(
-    "Location",
-    {"type": "string", "format": "uri-reference"},
-    location=OpenApiParameter.HEADER,
-    response=[201],
-    required=True,
-    description="The new lead's URL.",
-)
 
 
 def _idempotency_key(request) -> str | None:
@@ -655,17 +646,15 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 _("This lead is known already and belongs to a team you cannot see."),
             )
         lead.intake = result
-        return _with_location(
-            Response(
-                _intake_out().to_representation(lead),
-                status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
-            )
+        return Response(
+            _intake_out().to_representation(lead),
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     @extend_schema(
         summary="Send one lead",
         request=LeadIntakeSerializer,
-        parameters=[IDEMPOTENCY_PARAM, ON_DUPLICATE_PARAM, REPLAYED_HEADER, LOCATION_HEADER],
+        parameters=[IDEMPOTENCY_PARAM, ON_DUPLICATE_PARAM, REPLAYED_HEADER],
         responses={
             201: OpenApiResponse(LeadIntakeResultSerializer, description="A new lead."),
             200: OpenApiResponse(
@@ -702,9 +691,8 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                         return _replayed(
                             self._intake_response(claim.lead, "existing", created=False)
                         )
-                    return _replayed(
-                        _with_location(Response(claim.response_body, status=claim.response_status))
-                    )
+                    # Location: integrations.schema.CreatedLocationMiddleware, as for the first.
+                    return _replayed(Response(claim.response_body, status=claim.response_status))
             result = intake.lead_receive_one(
                 data=data, source=Source.API, now=now, actor=user, on_duplicate=on_duplicate
             )
@@ -872,12 +860,6 @@ def _claim(request, *, user, key: str, now):
 
 def _replayed(response: Response) -> Response:
     response["Idempotent-Replayed"] = "true"
-    return response
-
-
-def _with_location(response: Response) -> Response:
-    if response.status_code == status.HTTP_201_CREATED:
-        response["Location"] = reverse("api:lead-detail", args=[response.data["id"]])
     return response
 
 

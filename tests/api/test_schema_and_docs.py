@@ -224,7 +224,7 @@ def test_schemathesis_finds_no_failure_of_any_kind(tmp_path):
     not exist, 414 from gunicorn, NUL characters), SCHEMATHESIS_CONFIG says why. The token's
     own revocation is left out: it would end the run. Bounded by max-examples and
     max-steps (no --max-time: fuzzing would repeat until it is spent); deterministic
-    generation with a fixed seed, so a failure repeats.
+    generation (no seed: the same cases every run), so a failure repeats.
     """
     admin = UserFactory(username="fuzz", role=Role.ADMIN)
     campaign = CampaignFactory(owner=admin)
@@ -258,8 +258,6 @@ def test_schemathesis_finds_no_failure_of_any_kind(tmp_path):
             "2",
             "--request-timeout",
             "30",
-            "--seed",
-            os.environ.get("SCHEMATHESIS_SEED", "20261117"),
             *os.environ.get("SCHEMATHESIS_EXTRA", "").split(),
         ]
         started = time.monotonic()
@@ -278,5 +276,6 @@ def test_schemathesis_finds_no_failure_of_any_kind(tmp_path):
     assert run.returncode == 0, summary
     tail = summary.split("SUMMARY")[-1]
     assert " passed" in tail and "Failures" not in tail and "Errors" not in tail, summary
-    assert "Stateful" in run.stdout or "stateful" in run.stdout, summary
+    for phase in ("Coverage", "Fuzzing", "Stateful"):  # each ran and passed, none skipped
+        assert f"✅ {phase}" in tail, summary
     print(f"schemathesis: {took:.0f} s")  # noqa: T201 - shown with -s
