@@ -409,7 +409,7 @@ def material_dispatch(
     already open (a web call request is not doubled).
     """
     if followup.kind != FollowUp.Kind.MATERIAL:
-        raise ValueError("only a send-material follow-up can be dispatched")
+        raise ValueError(_("Only a send-material follow-up can be dispatched."))
     _close(followup=followup, by=by, at=at, outcome="posted" if postal else "emailed")
     lead = followup.lead
     LeadEvent.objects.create(
@@ -486,9 +486,9 @@ def call_log(
     from leads.models import Stage
 
     if followup.kind != FollowUp.Kind.CALLBACK:
-        raise ValueError("calls are logged on call-back follow-ups")
+        raise ValueError(_("Calls are logged on call-back follow-ups."))
     if outcome == CallOutcome.CALL_LATER and (call_back_at is None or call_back_at <= at):
-        raise ValueError("a call back later needs a time in the future")
+        raise ValueError(_("A call back later needs a time in the future."))
     _close(followup=followup, by=by, at=at, outcome=outcome, note=note)
     lead = followup.lead
     attempts = LeadEvent.objects.filter(lead=lead, kind=LeadEvent.Kind.CALL_ATTEMPT).count() + 1

@@ -7,8 +7,9 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.fields import Field, SkipField
-from rest_framework.relations import PKOnlyObject
+from rest_framework.relations import MANY_RELATION_KWARGS, PKOnlyObject
 
 # Ids are 64-bit (BigAutoField): anything larger cannot name a row, and is refused as input.
 ID_MAX = 2**63 - 1
@@ -53,9 +54,9 @@ class StrictFieldsMixin:
             writable = {name for name, field in self.fields.items() if not field.read_only}
             unknown = {
                 key: [
-                    _("This field cannot be set here.")
+                    ErrorDetail(str(_("This field cannot be set here.")), code="read_only")
                     if key in self.fields
-                    else _("Unknown field.")
+                    else ErrorDetail(str(_("Unknown field.")), code="unknown_field")
                 ]
                 for key in data
                 if key not in writable
@@ -102,9 +103,29 @@ StrictBooleanField = _strict(serializers.BooleanField, lambda value: type(value)
 StrictIntegerField = _strict(serializers.IntegerField, _is_int)
 # Money travels as a string ("1200.00"), exactly as it is answered.
 StrictDecimalField = _strict(serializers.DecimalField, _is_str)
-StrictPrimaryKeyRelatedField = _strict(
-    serializers.PrimaryKeyRelatedField, _is_int, code="incorrect_type"
-)
+
+
+class StrictManyRelatedField(serializers.ManyRelatedField):
+    """A list of ids, and only a list: DRF would iterate a JSON object's keys ({} → [])."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class StrictPrimaryKeyRelatedField(
+    _strict(serializers.PrimaryKeyRelatedField, _is_int, code="incorrect_type")
+):
+    @classmethod
+    def many_init(cls, *args, **kwargs):
+        # As RelatedField.many_init (DRF's documented hook), with the strict list field.
+        allow_empty = kwargs.pop("allow_empty", None)
+        list_kwargs = {"child_relation": cls(*args, **kwargs)}
+        if allow_empty is not None:
+            list_kwargs["allow_empty"] = allow_empty
+        list_kwargs.update({k: v for k, v in kwargs.items() if k in MANY_RELATION_KWARGS})
+        return StrictManyRelatedField(**list_kwargs)
 
 
 def IdField(**kwargs) -> serializers.IntegerField:  # noqa: N802 - reads like a field class

@@ -5,8 +5,8 @@ PostgreSQL): the callers that read it through a cache (leadbridge.lookups, the
 API and web-form throttles) catch CACHE_ERRORS, carry on without it and say so
 with warn(), at most once a minute per subject so an outage does not flood the
 logs. Whatever else escapes a view — the database gone, the broker gone while
-enqueueing — OutageMiddleware answers with 503 and Retry-After: the API's JSON
-error shape under /api/, a translated page in the browser.
+enqueueing — OutageMiddleware answers with 503 and Retry-After: an RFC 9457 problem
+under /api/, a translated page in the browser.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ import threading
 import time
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
-from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -67,16 +66,9 @@ class OutageMiddleware:
             exception,
         )
         if request.path.startswith("/api/"):
-            from integrations.errors import error_body
+            from integrations.errors import problem_response
 
-            response = JsonResponse(
-                error_body(
-                    status_code=503,
-                    code="service_unavailable",
-                    detail=_("The service is briefly unavailable. Please try again shortly."),
-                ),
-                status=503,
-            )
+            response = problem_response(request, status_code=503, code="service_unavailable")
         else:
             # No request context: its processors would read the database that is down.
             response = HttpResponse(

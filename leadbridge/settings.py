@@ -67,6 +67,12 @@ MIDDLEWARE = [
     "leadbridge.outages.OutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # /api/: English unless Accept-Language asks for German (the UI stays German).
+    "integrations.locale.ApiLanguageMiddleware",
+    # /api/: a query parameter the operation's schema does not list is a 400.
+    "integrations.filters.KnownQueryParamsMiddleware",
+    # /api/: a 201 names what it made in Location.
+    "integrations.schema.CreatedLocationMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -349,9 +355,14 @@ REST_FRAMEWORK = {
         "auth": env_str("LEADBRIDGE_API_AUTH_RATE", "20/min"),
     },
     "DATETIME_FORMAT": "iso-8601",
-    # OPTIONS answers 405 like any method a resource does not offer; the schema describes it.
-    "DEFAULT_METADATA_CLASS": None,
+    # OPTIONS answers 200 with the Allow header; the schema describes the methods.
+    "DEFAULT_METADATA_CLASS": "integrations.metadata.AllowedMethods",
     "COERCE_DECIMAL_TO_STRING": True,
+    # Read by CreateModelMixin for Location: "url" would send an info material's own URL
+    # (its download link) as the new resource's address. No serializer here has a
+    # self link, so nothing has this name; integrations.schema.CreatedLocationMiddleware
+    # sets Location on a 201.
+    "URL_FIELD_NAME": "self_url",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # Throttle counters: in Redis when there is one, so the limit holds across

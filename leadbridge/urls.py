@@ -20,3 +20,7 @@ urlpatterns = [
     path("privacy/", include("privacy.urls")),
     path("", include("followups.urls")),
 ]
+
+# Under /api/ these answer RFC 9457 problems; elsewhere Django's pages.
+handler400 = "integrations.errors.bad_request"
+handler500 = "integrations.errors.server_error"

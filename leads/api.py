@@ -28,7 +28,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import APIException, ErrorDetail, NotFound, ValidationError
 from rest_framework.fields import empty
 from rest_framework.response import Response
 
@@ -36,7 +36,7 @@ from accounts.models import Role, Team, User
 from campaigns.models import Campaign, Channel, InfoMaterial
 from followups.models import Escalation
 from integrations import intake
-from integrations.errors import Conflict, FieldsForbidden
+from integrations.errors import Conflict, FieldsForbidden, IdempotencyKeyReused
 from integrations.fields import (
     ApiModelSerializer,
     ApiSerializer,
@@ -534,7 +534,10 @@ def validate_leads_in(items: list, *, user, now) -> tuple[list[tuple[int, dict]]
             if data.get(name) is not None:
                 obj = found.get(data[name])
                 if obj is None:
-                    errors[name] = str(_("No such object (id %(id)s).") % {"id": data[name]})
+                    errors[name] = ErrorDetail(
+                        str(_("No such object (id %(id)s).") % {"id": data[name]}),
+                        code="does_not_exist",
+                    )
                 else:
                     data[name] = obj
         if not errors:
@@ -712,13 +715,22 @@ ON_DUPLICATE_PARAM = OpenApiParameter(
 )
 IDEMPOTENCY_PARAM = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    # Printable ASCII; no space at either end (HTTP strips it, so it could not count).
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[!-~]([ -~]*[!-~])?$"},
     location=OpenApiParameter.HEADER,
     description=(
         "Any unique string up to 255 characters (a UUID is good). A repeat within 24 h "
-        "answers 200 with the first request's lead instead of making another; the same key "
-        "with a different body answers 409."
+        "answers what the first request answered (status and body, e.g. 201) with the "
+        "header Idempotent-Replayed: true, instead of doing it again; the same key with a "
+        "different body answers 422."
     ),
+)
+REPLAYED_HEADER = OpenApiParameter(
+    "Idempotent-Replayed",
+    {"type": "string", "enum": ["true"]},
+    location=OpenApiParameter.HEADER,
+    response=True,
+    description="Present on a repeat of an Idempotency-Key: this is the first answer again.",
 )
 
 
@@ -726,7 +738,7 @@ def _idempotency_key(request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
-    if not 1 <= len(key) <= 255 or not key.isprintable() or not key.isascii():
+    if not 1 <= len(key) <= 255 or not key.isprintable() or not key.isascii() or key != key.strip():
         raise ValidationError({"Idempotency-Key": _("Use 1 to 255 printable ASCII characters.")})
     return key
 
@@ -738,7 +750,11 @@ def _on_duplicate(request, body_value) -> str:
         if body_value is not None
         else request.query_params.get("on_duplicate", OnDuplicate.SKIP)
     )
-    if value not in {OnDuplicate.SKIP, OnDuplicate.MERGE, OnDuplicate.CREATE}:
+    if not isinstance(value, str) or value not in {
+        OnDuplicate.SKIP,
+        OnDuplicate.MERGE,
+        OnDuplicate.CREATE,
+    }:
         raise ValidationError({"on_duplicate": _("Choose skip, merge or create.")})
     return value
 
@@ -772,7 +788,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     @extend_schema(
         summary="Send one lead",
         request=LeadIntakeSerializer,
-        parameters=[IDEMPOTENCY_PARAM, ON_DUPLICATE_PARAM],
+        parameters=[IDEMPOTENCY_PARAM, ON_DUPLICATE_PARAM, REPLAYED_HEADER],
         responses={
             201: OpenApiResponse(LeadIntakeResultSerializer, description="A new lead."),
             200: OpenApiResponse(
@@ -803,25 +819,32 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             if key is not None:
                 claim, owned = _claim(request, user=user, key=key, now=now)
                 if not owned:
-                    if claim.lead is None:
+                    if claim.lead_id is None:
                         raise NotFound(_("The lead made with this Idempotency-Key was deleted."))
-                    return self._intake_response(claim.lead, "existing", created=False)
+                    if claim.response_body is None:  # stored before answers were kept
+                        return _replayed(
+                            self._intake_response(claim.lead, "existing", created=False)
+                        )
+                    # Location: integrations.schema.CreatedLocationMiddleware, as for the first.
+                    return _replayed(Response(claim.response_body, status=claim.response_status))
             try:
                 result = intake.lead_receive_one(
                     data=data, source=Source.API, now=now, actor=user, on_duplicate=on_duplicate
                 )
             except PersonErased as exc:
                 raise ValidationError({"email": str(exc)}) from None
+            response = self._intake_response(result.lead, result.status, created=result.created)
             if claim is not None:
                 claim.lead = result.lead
-                claim.response_status = 201 if result.created else 200
-                claim.save(update_fields=["lead", "response_status"])
-        return self._intake_response(result.lead, result.status, created=result.created)
+                claim.response_status = response.status_code
+                claim.response_body = response.data
+                claim.save(update_fields=["lead", "response_status", "response_body"])
+        return response
 
     @extend_schema(
         summary="Send up to 10,000 leads at once",
         request=BulkIntakeSerializer,
-        parameters=[IDEMPOTENCY_PARAM, ON_DUPLICATE_PARAM],
+        parameters=[IDEMPOTENCY_PARAM, ON_DUPLICATE_PARAM, REPLAYED_HEADER],
         responses={200: BulkResultSerializer},
         description=(
             "Each lead is checked on its own: invalid ones are reported in `results` with "
@@ -855,7 +878,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             if key is not None:
                 claim, owned = _claim(request, user=user, key=key, now=now)
                 if not owned:
-                    return Response(claim.response_body)
+                    return _replayed(Response(claim.response_body, status=claim.response_status))
             valid, invalid = validate_leads_in(items, user=user, now=now)
             valid = _refuse_erased(valid, invalid)
             taken = intake.leads_receive_bulk(
@@ -1019,12 +1042,17 @@ def _bulk_body(count: int, taken: dict, invalid: dict) -> dict:
 
 def _claim(request, *, user, key: str, now):
     fingerprint = idempotency_fingerprint(
-        method=request.method, path=request.path, body=_canonical_body(request)
+        method=request.method, path=request.get_full_path(), body=_canonical_body(request)
     )
     try:
         return idempotency_claim(user=user, key=key, fingerprint=fingerprint, now=now)
     except IdempotencyMismatch:
-        raise Conflict(_("This Idempotency-Key was used for a different request.")) from None
+        raise IdempotencyKeyReused() from None
+
+
+def _replayed(response: Response) -> Response:
+    response["Idempotent-Replayed"] = "true"
+    return response
 
 
 def _canonical_body(request) -> bytes:

@@ -561,11 +561,14 @@ def lead_decide(
 
     lead = _lock(lead)
     if lead.decision:
-        raise LeadChanged(f"lead {lead.pk} was already {lead.decision}")
+        raise LeadChanged(
+            _("Lead %(id)s was already %(decision)s.")
+            % {"id": lead.pk, "decision": lead.get_decision_display()}
+        )
     if decision == Decision.REJECTED and not reason:
-        raise ValueError("a rejection needs a reason")
+        raise ValueError(_("A rejection needs a reason."))
     if reason == RejectReason.OTHER and not note.strip():
-        raise ValueError("'other' needs a note saying why")
+        raise ValueError(_("“Other” needs a note saying why."))
     Lead.objects.filter(pk=lead.pk).update(
         decision=decision,
         decision_reason=reason if decision == Decision.REJECTED else "",
@@ -603,9 +606,12 @@ def lead_qualify(
 
     lead = _lock(lead)
     if lead.stage != Stage.LEAD:
-        raise LeadChanged(f"lead {lead.pk} is already {lead.get_stage_display()}")
+        raise LeadChanged(
+            _("Lead %(id)s is already %(stage)s.")
+            % {"id": lead.pk, "stage": lead.get_stage_display()}
+        )
     if due_at <= at:
-        raise ValueError("the next step needs a date in the future")
+        raise ValueError(_("The next step needs a date in the future."))
     FollowUp.objects.filter(
         lead=lead, kind=FollowUp.Kind.CALLBACK, completed_at__isnull=True
     ).update(completed_at=at, completed_by=by, outcome="qualified", updated_at=at)
@@ -649,10 +655,11 @@ def lead_move(*, lead: Lead, by: User, at: datetime, stage: str, reason: str = "
     lead = _lock(lead)
     if stage not in FUNNEL_MOVES.get(lead.stage, set()):
         raise LeadChanged(
-            f"a lead in {lead.get_stage_display()} cannot move to {Stage(stage).label}"
+            _("A lead in %(stage)s cannot move to %(to)s.")
+            % {"stage": lead.get_stage_display(), "to": Stage(stage).label}
         )
     if stage in {Stage.LOST, Stage.DISQUALIFIED} and not reason.strip():
-        raise ValueError("leaving the funnel needs a reason")
+        raise ValueError(_("Leaving the funnel needs a reason."))
     _stage_change(lead=lead, stage=stage, by=by, at=at, reason=reason)
     return lead
 

@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 
 from integrations.models import ApiToken, Scope, hash_key
 
+from ..problems import assert_problem, error_fields
 from .conftest import api_client, lead_payload
 
 
@@ -32,11 +33,8 @@ def test_a_wrong_password_answers_a_field_message_not_a_token(rep):
     answer = APIClient().post(
         "/api/v1/auth/token/", {"username": "rita", "password": "nope"}, format="json"
     )
-    assert answer.status_code == 400
-    body = answer.json()
-    assert (
-        body["status"] == 400 and body["code"] == "invalid" and set(body["errors"]) == {"password"}
-    )
+    assert_problem(answer, 400, "invalid")
+    assert error_fields(answer) == {"password"}
     assert not ApiToken.objects.exists()
 
 
@@ -45,7 +43,7 @@ def test_without_credentials_the_api_answers_401_with_the_error_shape():
     answer = APIClient().get("/api/v1/leads/")
     assert answer.status_code == 401
     assert answer["WWW-Authenticate"] == "Token"
-    assert set(answer.json()) == {"status", "code", "detail", "errors"}
+    assert_problem(answer, 401, "not_authenticated")
 
 
 @pytest.mark.django_db

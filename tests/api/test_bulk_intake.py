@@ -11,6 +11,7 @@ from leads.models import Lead, LeadEvent, Source
 from leads.services import OnDuplicate, lead_receive
 
 from ..factories import CampaignFactory, InfoMaterialFactory, receive_lead
+from ..problems import error_fields
 from .conftest import lead_payload
 
 
@@ -86,7 +87,7 @@ def test_known_people_are_skipped_merged_or_created_as_asked(marketing_api, camp
 @pytest.mark.django_db
 def test_more_than_ten_thousand_leads_are_refused_whole(marketing_api, campaign):
     answer = marketing_api.post("/api/v1/leads/bulk/", {"leads": [{}] * 10_001}, format="json")
-    assert answer.status_code == 400 and set(answer.json()["errors"]) == {"leads"}
+    assert answer.status_code == 400 and error_fields(answer) == {"leads"}
     assert (
         marketing_api.post("/api/v1/leads/bulk/", {"leads": []}, format="json").status_code == 400
     )
@@ -97,7 +98,7 @@ def test_a_rep_cannot_assign_in_bulk_either(rep_api, campaign, rep, second_rep):
     answer = rep_api.post(
         "/api/v1/leads/bulk/", {"leads": [item(campaign, 1, owner=second_rep.pk)]}, format="json"
     )
-    assert answer.status_code == 403 and set(answer.json()["errors"]) == {"leads.0.owner"}
+    assert answer.status_code == 403 and error_fields(answer) == {"leads.0.owner"}
 
 
 @pytest.mark.django_db
@@ -112,6 +113,7 @@ def test_a_repeated_bulk_request_with_its_idempotency_key_answers_the_first_resu
         "/api/v1/leads/bulk/", body, format="json", HTTP_IDEMPOTENCY_KEY="batch-7"
     )
     assert again.status_code == 200 and again.json() == first.json()
+    assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
     assert Lead.objects.count() == 2
 
 

@@ -9,6 +9,7 @@ from followups.models import FollowUp
 from leads.models import Lead, Stage
 
 from ..factories import receive_lead
+from ..problems import error_fields
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ def test_call_attempts_book_the_next_one_and_call_later_needs_a_future_time(rep_
     missing = rep_api.post(
         f"/api/v1/followups/{callback.pk}/call/", {"outcome": "call_later"}, format="json"
     )
-    assert missing.status_code == 400 and set(missing.json()["errors"]) == {"call_back_at"}
+    assert missing.status_code == 400 and error_fields(missing) == {"call_back_at"}
     answer = rep_api.post(
         f"/api/v1/followups/{callback.pk}/call/",
         {"outcome": "no_answer", "note": "Mailbox"},
@@ -116,9 +117,9 @@ def test_qualify_accept_and_reject_go_through_the_lead_services(rep_api, lead, f
     )
     other = lead.followups.get(kind="decision")
     no_reason = rep_api.post(f"/api/v1/followups/{other.pk}/reject/", {}, format="json")
-    assert no_reason.status_code == 400 and set(no_reason.json()["errors"]) == {"reason"}
+    assert no_reason.status_code == 400 and error_fields(no_reason) == {"reason"}
     why = rep_api.post(f"/api/v1/followups/{other.pk}/reject/", {"reason": "other"}, format="json")
-    assert why.status_code == 400 and set(why.json()["errors"]) == {"note"}
+    assert why.status_code == 400 and error_fields(why) == {"note"}
     rejected = rep_api.post(
         f"/api/v1/followups/{other.pk}/reject/", {"reason": "no_budget"}, format="json"
     )

@@ -10,6 +10,7 @@ from integrations.models import Event, WebhookDelivery, WebhookSubscription
 from leads.models import Lead
 
 from ..factories import receive_lead
+from ..problems import assert_problem, error_fields
 
 # Far deeper than Python's recursion limit, and deep enough to stay under it but blow up
 # whatever walks the parsed value afterwards.
@@ -88,9 +89,17 @@ def test_deeply_nested_json_is_a_400_on_every_endpoint_with_a_body(
             _url(path, objects), NESTED[shape], content_type="application/json"
         )
         assert answer.status_code == 400, (method, path, answer.status_code)
-        body = answer.json()
-        assert set(body) == {"status", "code", "detail", "errors"}, (method, path)
-        assert body["status"] == 400, (method, path)
+        body = assert_problem(answer, 400)
         if shape in TOO_DEEP_TO_PARSE:
             assert re.search(r"nested too deeply", body["detail"]), (method, path, body)
     assert Lead.objects.count() == leads_before
+
+
+@pytest.mark.django_db
+def test_a_list_of_ids_given_as_an_object_is_a_400_not_an_empty_list(marketing_api):
+    answer = marketing_api.post(
+        "/api/v1/campaigns/",
+        {"name": "Fair", "channel": "other", "starts_on": "2026-01-01", "materials": {}},
+        format="json",
+    )
+    assert answer.status_code == 400 and error_fields(answer) == {"materials"}

@@ -48,8 +48,10 @@ def test_two_requests_with_one_idempotency_key_at_once_make_one_lead(
             for c in clients
         ]
     )
-    assert sorted(a.status_code for a in answers) == [200, 201]
-    assert len({a.json()["id"] for a in answers}) == 1
+    # The waiting request replays the winner's answer: the same 201 and body.
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json() == answers[1].json()
+    assert sorted(a.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
     assert Lead.objects.count() == 1
 
 

@@ -16,6 +16,7 @@ from leadbridge import lookups
 from leads.models import Lead
 
 from ..factories import InfoMaterialFactory
+from ..problems import error_fields
 from .conftest import api_client, lead_payload
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +108,7 @@ def test_a_campaign_taken_back_to_planning_refuses_the_next_lead(marketer, campa
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PLANNED)
     answer = client.post("/api/v1/leads/", lead_payload(campaign, external_id="x"), format="json")
     assert answer.status_code == 400
-    assert "campaign" in answer.json()["errors"]
+    assert "campaign" in error_fields(answer)
 
 
 def test_a_campaigns_new_first_material_is_the_one_requested_next(

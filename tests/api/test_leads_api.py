@@ -7,6 +7,7 @@ from integrations.models import IdempotencyKey
 from leads.models import Lead
 
 from ..factories import CampaignFactory, receive_lead
+from ..problems import assert_problem, error_fields, error_messages
 from .conftest import api_client, lead_payload
 
 
@@ -38,19 +39,23 @@ def test_the_same_external_id_again_answers_200_with_the_first_lead(marketing_ap
 
 
 @pytest.mark.django_db
-def test_the_same_idempotency_key_again_answers_200_without_a_second_lead(
+def test_the_same_idempotency_key_again_replays_the_first_201_without_a_second_lead(
     marketing_api, campaign, rep
 ):
     payload = lead_payload(campaign, external_id="")
     first = marketing_api.post("/api/v1/leads/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    Lead.objects.filter(pk=first.json()["id"]).update(company="Changed since")
     again = marketing_api.post("/api/v1/leads/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
-    assert (first.status_code, again.status_code) == (201, 200)
-    assert again.json()["id"] == first.json()["id"] and again.json()["intake"] == "existing"
+    assert (first.status_code, again.status_code) == (201, 201)
+    # The body as first answered (not rebuilt from the lead as it is now), marked replayed.
+    assert again.json() == first.json() and again.json()["intake"] == "created"
+    assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
+    assert first["Location"] == again["Location"] == f"/api/v1/leads/{first.json()['id']}/"
     assert Lead.objects.count() == 1 and IdempotencyKey.objects.count() == 1
 
 
 @pytest.mark.django_db
-def test_an_idempotency_key_reused_for_another_body_answers_409(marketing_api, campaign, rep):
+def test_an_idempotency_key_reused_for_another_body_answers_422(marketing_api, campaign, rep):
     marketing_api.post(
         "/api/v1/leads/", lead_payload(campaign), format="json", HTTP_IDEMPOTENCY_KEY="k-2"
     )
@@ -60,8 +65,26 @@ def test_an_idempotency_key_reused_for_another_body_answers_409(marketing_api, c
         format="json",
         HTTP_IDEMPOTENCY_KEY="k-2",
     )
-    assert other.status_code == 409 and other.json()["code"] == "conflict"
+    assert_problem(other, 422, "idempotency_key_reused")
     assert Lead.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_on_duplicate_that_is_not_a_string_is_a_400_not_a_500(marketing_api, campaign):
+    answer = marketing_api.post(
+        "/api/v1/leads/", lead_payload(campaign, on_duplicate={}), format="json"
+    )
+    assert_problem(answer, 400, "invalid")
+    assert error_fields(answer) == {"on_duplicate"} and not Lead.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_empty_idempotency_key_is_refused(marketing_api, campaign):
+    answer = marketing_api.post(
+        "/api/v1/leads/", lead_payload(campaign), format="json", HTTP_IDEMPOTENCY_KEY=""
+    )
+    assert_problem(answer, 400, "invalid")
+    assert error_fields(answer) == {"Idempotency-Key"} and not Lead.objects.exists()
 
 
 @pytest.mark.django_db
@@ -69,7 +92,7 @@ def test_a_bad_idempotency_key_is_a_400_naming_the_header(marketing_api, campaig
     answer = marketing_api.post(
         "/api/v1/leads/", lead_payload(campaign), format="json", HTTP_IDEMPOTENCY_KEY="x" * 256
     )
-    assert answer.status_code == 400 and set(answer.json()["errors"]) == {"Idempotency-Key"}
+    assert answer.status_code == 400 and error_fields(answer) == {"Idempotency-Key"}
 
 
 @pytest.mark.django_db
@@ -115,7 +138,7 @@ def test_bad_input_answers_400_with_a_message_per_field(marketing_api, campaign)
         format="json",
     )
     assert answer.status_code == 400
-    errors = answer.json()["errors"]
+    errors = error_messages(answer)
     assert set(errors) == {
         "contact_name",
         "email",
@@ -160,7 +183,7 @@ def test_a_lead_from_the_future_is_refused(marketing_api, campaign):
     answer = marketing_api.post(
         "/api/v1/leads/", lead_payload(campaign, received_at="2099-01-01T00:00:00Z"), format="json"
     )
-    assert answer.status_code == 400 and set(answer.json()["errors"]) == {"received_at"}
+    assert answer.status_code == 400 and error_fields(answer) == {"received_at"}
 
 
 @pytest.mark.django_db
@@ -169,7 +192,7 @@ def test_a_planned_campaign_takes_no_leads_yet(marketing_api, marketer):
     if not hasattr(planned, "accepts_leads"):
         pytest.skip("campaign launch rules not in this tree")
     answer = marketing_api.post("/api/v1/leads/", lead_payload(planned), format="json")
-    assert answer.status_code == 400 and set(answer.json()["errors"]) == {"campaign"}
+    assert answer.status_code == 400 and error_fields(answer) == {"campaign"}
 
 
 @pytest.mark.django_db
@@ -180,7 +203,7 @@ def test_material_must_be_one_the_campaign_offers(marketing_api, campaign):
     answer = marketing_api.post(
         "/api/v1/leads/", lead_payload(campaign, requested_material=elsewhere.pk), format="json"
     )
-    assert answer.status_code == 400 and set(answer.json()["errors"]) == {"requested_material"}
+    assert answer.status_code == 400 and error_fields(answer) == {"requested_material"}
 
 
 # --- field-level rules and visibility ---------------------------------------------------
@@ -194,7 +217,7 @@ def test_a_rep_cannot_choose_owner_or_team(rep_api, campaign, rep, second_rep):
         format="json",
     )
     assert answer.status_code == 403
-    assert set(answer.json()["errors"]) == {"owner", "team"}
+    assert error_fields(answer) == {"owner", "team"}
     assert not Lead.objects.exists()
 
 
@@ -211,7 +234,7 @@ def test_a_team_lead_may_assign_within_the_team_only(
         lead_payload(campaign, external_id="f-9", owner=other_team_rep.pk),
         format="json",
     )
-    assert theirs.status_code == 400 and set(theirs.json()["errors"]) == {"owner"}
+    assert theirs.status_code == 400 and error_fields(theirs) == {"owner"}
 
 
 @pytest.mark.django_db
@@ -232,7 +255,7 @@ def test_a_team_lead_reassigns_a_lead_and_a_rep_may_not(
 ):
     lead = receive_lead(campaign=campaign)
     refused = rep_api.patch(f"/api/v1/leads/{lead.pk}/", {"owner": second_rep.pk}, format="json")
-    assert refused.status_code == 403 and set(refused.json()["errors"]) == {"owner"}
+    assert refused.status_code == 403 and error_fields(refused) == {"owner"}
     done = manager_api.patch(f"/api/v1/leads/{lead.pk}/", {"owner": second_rep.pk}, format="json")
     assert done.status_code == 200 and done.json()["owner"] == second_rep.pk
     assert set(lead.followups.open().values_list("assignee", flat=True)) == {second_rep.pk}

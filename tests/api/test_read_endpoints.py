@@ -5,6 +5,7 @@ import pytest
 from campaigns.models import Campaign
 
 from ..factories import receive_lead
+from ..problems import error_fields
 
 
 @pytest.mark.django_db
@@ -22,6 +23,7 @@ def test_marketing_creates_and_edits_campaigns_and_reps_may_not(
     }
     made = marketing_api.post("/api/v1/campaigns/", body, format="json")
     assert made.status_code == 201
+    assert made["Location"] == f"/api/v1/campaigns/{made.json()['id']}/"
     campaign = Campaign.objects.get(pk=made.json()["id"])
     assert campaign.owner == marketer and campaign.status == "planned"
     assert rep_api.post("/api/v1/campaigns/", body, format="json").status_code == 403
@@ -32,11 +34,11 @@ def test_marketing_creates_and_edits_campaigns_and_reps_may_not(
     status = marketing_api.patch(
         f"/api/v1/campaigns/{campaign.pk}/", {"status": "active"}, format="json"
     )
-    assert status.status_code == 400 and set(status.json()["errors"]) == {"status"}
+    assert status.status_code == 400 and error_fields(status) == {"status"}
     backwards = marketing_api.patch(
         f"/api/v1/campaigns/{campaign.pk}/", {"ends_on": "2026-01-01"}, format="json"
     )
-    assert backwards.status_code == 400 and set(backwards.json()["errors"]) == {"ends_on"}
+    assert backwards.status_code == 400 and error_fields(backwards) == {"ends_on"}
     assert rep_api.get(f"/api/v1/campaigns/{campaign.pk}/").status_code == 200
 
 
@@ -52,6 +54,7 @@ def test_info_material_is_listed_and_filtered_by_campaign(
         format="json",
     )
     assert made.status_code == 201
+    assert made["Location"] == f"/api/v1/materials/{made.json()['id']}/"
 
 
 @pytest.mark.django_db

@@ -3,6 +3,7 @@
 import pytest
 
 from ..api.conftest import api_client
+from ..problems import error_fields, error_messages
 
 HUGE = "99999999999999999999999"  # past PostgreSQL's bigint
 
@@ -30,10 +31,10 @@ def test_the_api_dashboard_refuses_a_day_off_the_calendar(manager):
     api = api_client(manager)
     answer = api.get("/api/v1/dashboard/", {"end": "9999-12-31"})
     assert answer.status_code == 400
-    assert set(answer.json()["errors"]) == {"end"}
-    assert answer.json()["errors"]["end"].startswith("Choose a day up to")
+    assert error_fields(answer) == {"end"}
+    assert error_messages(answer)["end"].startswith("Choose a day up to")
     answer = api.get("/api/v1/dashboard/", {"start": "0001-01-01"})
-    assert answer.status_code == 400 and set(answer.json()["errors"]) == {"start"}
+    assert answer.status_code == 400 and error_fields(answer) == {"start"}
 
 
 @pytest.mark.django_db

@@ -18,6 +18,7 @@ from leads.services import lead_decide
 
 from ..api.conftest import api_client
 from ..factories import receive_lead
+from ..problems import assert_problem
 
 # Every parameter gets each of these, one parameter at a time, the others at a valid value.
 HOSTILE = [
@@ -267,5 +268,4 @@ def test_hostile_query_parameters_on_the_api_are_4xx_in_its_error_shape(path, wo
             answer = api.get(path, {name: value})
             assert answer.status_code < 500, (path, name, value, answer.status_code)
             if answer.status_code >= 400:
-                body = answer.json()
-                assert set(body) == {"status", "code", "detail", "errors"}, (path, name, body)
+                assert_problem(answer, answer.status_code)

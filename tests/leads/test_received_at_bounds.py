@@ -17,6 +17,7 @@ from leads.models import Lead
 
 from ..api.conftest import api_client, lead_payload
 from ..factories import receive_lead
+from ..problems import error_fields, error_messages
 
 NOW = datetime(2026, 11, 17, 10, 0, tzinfo=UTC)
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -53,7 +54,7 @@ def test_the_api_refuses_a_time_of_receipt_out_of_bounds_single_and_bulk(
         "/api/v1/leads/", lead_payload(campaign, received_at=received_at), format="json"
     )
     assert single.status_code == 400, single.json()
-    assert set(single.json()["errors"]) == {"received_at"}
+    assert error_fields(single) == {"received_at"}
     bulk = api.post(
         "/api/v1/leads/bulk/",
         {"leads": [lead_payload(campaign, received_at=received_at)]},
@@ -67,13 +68,13 @@ def test_the_api_refuses_a_time_of_receipt_out_of_bounds_single_and_bulk(
 @pytest.mark.django_db
 def test_the_api_says_which_bound_was_crossed(api, campaign):
     old = api.post("/api/v1/leads/", lead_payload(campaign, received_at=TOO_OLD[0]), format="json")
-    assert old.json()["errors"]["received_at"] == (
+    assert error_messages(old)["received_at"] == (
         "The enquiry cannot have arrived before 2000-01-01."
     )
     late = api.post(
         "/api/v1/leads/", lead_payload(campaign, received_at=TOO_LATE[0]), format="json"
     )
-    assert late.json()["errors"]["received_at"] == "The enquiry cannot have arrived in the future."
+    assert error_messages(late)["received_at"] == "The enquiry cannot have arrived in the future."
 
 
 @pytest.mark.django_db

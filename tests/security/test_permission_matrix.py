@@ -101,6 +101,7 @@ MATRIX: dict[str, Rule] = {
     "webform:opt_in": public(obj="opt_in_token"),
     "api:schema": public(),
     "api:docs": public(),
+    "api:problem-type": public(obj="problem_code"),  # what a problem's `type` URI means
     "api:token-obtain": public(body={"username": "rita", "password": "wrong"}),
     r"api:<unnamed ^[\s\S]*$>": public(),  # the API's JSON 404 for any other path
     # --- campaigns: read by every signed-in user, planned by marketing -----------------
@@ -326,6 +327,7 @@ def world(db, team, other_team, rep, other_team_rep, marketer, printed_brochure,
         "campaign": campaign,
         "form_key": campaign.form_key,
         "opt_in_token": opt_in_token(lead=lead),
+        "problem_code": "invalid",
         "material": printed_brochure,
         "lead": lead,
         "followup": followup,
