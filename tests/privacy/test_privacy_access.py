@@ -12,6 +12,7 @@ from privacy.services import email_hash
 
 from ..api.conftest import api_client
 from ..factories import UserFactory, receive_lead
+from ..problems import assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -67,8 +68,7 @@ def test_the_own_team_lead_exports_and_the_log_keeps_a_hash_not_the_address(lead
 )
 def test_bad_questions_are_400_in_the_api_error_shape(query, manager):
     answer = api_client(manager).get("/api/v1/privacy/export/", query)
-    assert answer.status_code == 400, answer.content
-    assert set(answer.json()) == {"status", "code", "detail", "errors"}
+    assert_problem(answer, 400)
 
 
 def test_erasure_needs_a_reason_and_the_confirmation(lead, manager):
