@@ -54,6 +54,7 @@ _DESCRIPTIONS = {
     "406": "Only application/json answers are available.",
     "409": "The state changed meanwhile (someone was faster), or a request with the same "
     "Idempotency-Key is still in progress.",
+    "412": "If-Match names another version: read the resource again and redo the change.",
     "413": "The body is too large.",
     "414": "The URL is too long; answered by the web server in front of the app, not as JSON.",
     "415": "Send the body as application/json.",
@@ -78,7 +79,10 @@ def document_errors(result, generator, request, public):
             codes = ["400", "401", "403", "404", "405", "406", "414", "429", "503"]
             if method in {"post", "put", "patch"}:
                 codes += ["409", "413", "415"]
-            if any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", [])):
+            headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+            if "If-Match" in headers:
+                codes.append("412")
+            if "Idempotency-Key" in headers:
                 codes.append("422")
             responses = operation.setdefault("responses", {})
             for code in codes:
