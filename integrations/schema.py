@@ -158,7 +158,8 @@ def add_links(result) -> None:
 
 
 class BlankableFormatExtension(OpenApiSerializerFieldExtension):
-    """An email or URL field that may be empty: format "email"/"uri" alone would forbid "".
+    """An email, URL or regex field that may be empty: format "email"/"uri" or the
+    pattern alone would forbid "".
 
     Read-only fields may always come back empty (the model column allows blank);
     writable ones when they allow_blank.
@@ -170,9 +171,9 @@ class BlankableFormatExtension(OpenApiSerializerFieldExtension):
 
     @classmethod
     def _matches(cls, target) -> bool:
-        return isinstance(target, serializers.EmailField | serializers.URLField) and (
-            target.read_only or target.allow_blank
-        )
+        return isinstance(
+            target, serializers.EmailField | serializers.URLField | serializers.RegexField
+        ) and (target.read_only or target.allow_blank)
 
     def map_serializer_field(self, auto_schema, direction):
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
@@ -183,7 +184,8 @@ class BlankableFormatExtension(OpenApiSerializerFieldExtension):
         }
         blankable = {"anyOf": [formatted, {"type": "string", "maxLength": 0}]}
         # The default ("") belongs beside anyOf: inside the formatted branch it would not
-        # be a valid email (openapi-spec-validator checks defaults against their schema).
+        # be a valid email or match the pattern (openapi-spec-validator checks defaults
+        # against their schema).
         for key in ("readOnly", "title", "description", "default"):
             if key in schema:
                 blankable[key] = schema[key]
