@@ -196,7 +196,8 @@ class StrictRequestBodyExtension(OpenApiSerializerExtension):
     """Request bodies of strict serializers say what the server does: no other properties.
 
     (integrations.fields.StrictFieldsMixin answers 400 "Unknown field." for any key
-    it does not declare.)
+    it does not declare.) A serializer whose validate() needs at least one of some
+    optional fields names them in `requires_one_of`: the body schema says so as anyOf.
     """
 
     target_class = "integrations.fields.StrictFieldsMixin"
@@ -206,6 +207,9 @@ class StrictRequestBodyExtension(OpenApiSerializerExtension):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         if direction == "request":
             schema["additionalProperties"] = False
+            one_of = getattr(self.target, "requires_one_of", ())
+            if one_of:
+                schema["anyOf"] = [{"required": [name]} for name in one_of]
         return schema
 
 
