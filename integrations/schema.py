@@ -54,6 +54,7 @@ _DESCRIPTIONS = {
     "406": "Only application/json answers are available.",
     "409": "The state changed meanwhile (someone was faster), or a request with the same "
     "Idempotency-Key is still in progress.",
+    "412": "If-Match names another version: read the resource again and redo the change.",
     "413": "The body is too large.",
     "414": "The URL is too long; answered by the web server in front of the app, not as JSON.",
     "415": "Send the body as application/json.",
@@ -78,7 +79,10 @@ def document_errors(result, generator, request, public):
             codes = ["400", "401", "403", "404", "405", "406", "414", "429", "503"]
             if method in {"post", "put", "patch"}:
                 codes += ["409", "413", "415"]
-            if any(p["name"] == "Idempotency-Key" for p in operation.get("parameters", [])):
+            headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+            if "If-Match" in headers:
+                codes.append("412")
+            if "Idempotency-Key" in headers:
                 codes.append("422")
             responses = operation.setdefault("responses", {})
             for code in codes:
@@ -154,7 +158,8 @@ def add_links(result) -> None:
 
 
 class BlankableFormatExtension(OpenApiSerializerFieldExtension):
-    """An email or URL field that may be empty: format "email"/"uri" alone would forbid "".
+    """An email, URL or regex field that may be empty: format "email"/"uri" or the
+    pattern alone would forbid "".
 
     Read-only fields may always come back empty (the model column allows blank);
     writable ones when they allow_blank.
@@ -166,9 +171,9 @@ class BlankableFormatExtension(OpenApiSerializerFieldExtension):
 
     @classmethod
     def _matches(cls, target) -> bool:
-        return isinstance(target, serializers.EmailField | serializers.URLField) and (
-            target.read_only or target.allow_blank
-        )
+        return isinstance(
+            target, serializers.EmailField | serializers.URLField | serializers.RegexField
+        ) and (target.read_only or target.allow_blank)
 
     def map_serializer_field(self, auto_schema, direction):
         schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
@@ -179,7 +184,8 @@ class BlankableFormatExtension(OpenApiSerializerFieldExtension):
         }
         blankable = {"anyOf": [formatted, {"type": "string", "maxLength": 0}]}
         # The default ("") belongs beside anyOf: inside the formatted branch it would not
-        # be a valid email (openapi-spec-validator checks defaults against their schema).
+        # be a valid email or match the pattern (openapi-spec-validator checks defaults
+        # against their schema).
         for key in ("readOnly", "title", "description", "default"):
             if key in schema:
                 blankable[key] = schema[key]
@@ -190,7 +196,8 @@ class StrictRequestBodyExtension(OpenApiSerializerExtension):
     """Request bodies of strict serializers say what the server does: no other properties.
 
     (integrations.fields.StrictFieldsMixin answers 400 "Unknown field." for any key
-    it does not declare.)
+    it does not declare.) A serializer whose validate() needs at least one of some
+    optional fields names them in `requires_one_of`: the body schema says so as anyOf.
     """
 
     target_class = "integrations.fields.StrictFieldsMixin"
@@ -200,6 +207,9 @@ class StrictRequestBodyExtension(OpenApiSerializerExtension):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         if direction == "request":
             schema["additionalProperties"] = False
+            one_of = getattr(self.target, "requires_one_of", ())
+            if one_of:
+                schema["anyOf"] = [{"required": [name]} for name in one_of]
         return schema
 
 

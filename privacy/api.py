@@ -10,7 +10,12 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.fields import ApiSerializer
+from integrations.fields import (
+    ApiSerializer,
+    StrictCharField,
+    StrictEmailField,
+    StrictIntegerField,
+)
 from integrations.filters import single_valued
 from leads.models import Lead
 
@@ -25,6 +30,11 @@ class PrivacyOfficers(BasePermission):
 
 
 class SubjectSerializer(ApiSerializer):
+    """Query parameters (strings): the export's."""
+
+    # The schema's request body needs one of them (integrations.schema).
+    requires_one_of = ("email", "lead")
+
     email = serializers.EmailField(
         required=False, max_length=254, help_text=_("The person's email address.")
     )
@@ -33,13 +43,21 @@ class SubjectSerializer(ApiSerializer):
     )
 
     def validate(self, attrs):
-        if not attrs.get("email") and not attrs.get("lead"):
+        if not any(attrs.get(name) for name in self.requires_one_of):
             raise ValidationError({"email": _("Give an email address or a lead number.")})
         return attrs
 
 
 class EraseSerializer(SubjectSerializer):
-    reason = serializers.CharField(
+    """A JSON body: each field takes only the JSON type its schema names."""
+
+    email = StrictEmailField(
+        required=False, max_length=254, help_text=_("The person's email address.")
+    )
+    lead = StrictIntegerField(
+        required=False, min_value=1, max_value=2**62, help_text=_("Or one lead (and its email).")
+    )
+    reason = StrictCharField(
         max_length=2000, help_text=_("Why: kept in the log, without the person's data.")
     )
 
