@@ -480,22 +480,35 @@ def material_emails_send(*, now: datetime, batch_size: int = 100) -> int:
     doubled or retried task cannot send one twice; a worker killed between claim and
     send leaves the row in "sending" for a person to see and send again."""
 
-    def send(outgoing: MaterialEmail) -> dict:
-        error = _material_email_send(outgoing)
+    return _emails_drain(
+        MaterialEmail,
+        deliver=_material_email_send,
+        related=("lead", "material"),
+        now=now,
+        batch_size=batch_size,
+    )
+
+
+def _emails_drain(model, *, deliver, related: tuple, now: datetime, batch_size: int) -> int:
+    """Drain one of this app's email outboxes (MaterialEmail, OptInEmail: the same states
+    and columns): `deliver(row)` sends one and returns "" or what went wrong."""
+
+    def send(outgoing) -> dict:
+        error = deliver(outgoing)
         return {
-            "state": MaterialEmail.State.FAILED if error else MaterialEmail.State.SENT,
+            "state": model.State.FAILED if error else model.State.SENT,
             "sent_at": None if error else now,
             "error": error,
         }
 
     return outbox.drain(
-        MaterialEmail.objects,
+        model.objects,
         field="state",
-        pending=MaterialEmail.State.PENDING,
-        sending=MaterialEmail.State.SENDING,
-        sent=MaterialEmail.State.SENT,
+        pending=model.State.PENDING,
+        sending=model.State.SENDING,
+        sent=model.State.SENT,
         size=batch_size,
-        related=("lead", "material"),
+        related=related,
         send=send,
     )
 
@@ -645,23 +658,12 @@ def opt_in_emails_send(*, now: datetime, batch_size: int = 100) -> int:
     """Send the pending opt-in emails, each at most once (claimed before sending, as
     material_emails_send does); the number sent."""
 
-    def send(outgoing: OptInEmail) -> dict:
-        error = _opt_in_email_send(outgoing)
-        return {
-            "state": OptInEmail.State.FAILED if error else OptInEmail.State.SENT,
-            "sent_at": None if error else now,
-            "error": error,
-        }
-
-    return outbox.drain(
-        OptInEmail.objects,
-        field="state",
-        pending=OptInEmail.State.PENDING,
-        sending=OptInEmail.State.SENDING,
-        sent=OptInEmail.State.SENT,
-        size=batch_size,
+    return _emails_drain(
+        OptInEmail,
+        deliver=_opt_in_email_send,
         related=("lead", "lead__campaign"),
-        send=send,
+        now=now,
+        batch_size=batch_size,
     )
 
 
