@@ -32,7 +32,8 @@ from django.utils.crypto import salted_hmac
 from accounts.models import User
 from campaigns.models import MaterialEmail
 from followups.models import Escalation, FollowUp, Notification
-from integrations.models import IdempotencyKey, WebhookDelivery
+from integrations.models import Event, IdempotencyKey, WebhookDelivery
+from integrations.services import webhook_deliveries_for_leads
 from leads.imports import ImportFileError, table_open
 from leads.models import ImportIssue, ImportJob, Lead, LeadEvent, Stage
 
@@ -463,7 +464,9 @@ def _erase(
     1. the log row, and an ErasedLead per lead (unique: a lead is erased once);
     2. each place of _places: personal fields emptied, JSON scrubbed;
     3. import files naming the person deleted (see _files_delete);
-    4. on request (not retention: that person never asked), a suppression entry per email.
+    4. on request (not retention: that person never asked), a suppression entry per email;
+    5. person.erased queued for webhook subscribers who may see the leads, so integrations
+       drop their copies (the body shows the lead as erasure left it).
     """
     log = ErasureLog.objects.create(
         at=now,
@@ -535,6 +538,7 @@ def _erase(
             [Suppression(email_hash=email_hash(e), created_at=now) for e in sorted(person.emails)],
             ignore_conflicts=True,
         )
+    webhook_deliveries_for_leads(event=Event.PERSON_ERASED, lead_ids=ids, now=now)
     log.counts = counts
     log.save(update_fields=["counts"])
     return log

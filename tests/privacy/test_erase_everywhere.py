@@ -131,7 +131,10 @@ def test_a_person_from_every_path_is_exported_whole_then_erased_from_every_table
         owner=marketer, team=team, channel=Channel.WEBSITE, materials=[digital]
     )
     hook = webhook_subscription_create(
-        user=rep, name="CRM", url="https://hooks.example/in", events=[Event.LEAD_CREATED]
+        user=rep,
+        name="CRM",
+        url="https://hooks.example/in",
+        events=[Event.LEAD_CREATED, Event.PERSON_ERASED],
     )
 
     # 1. web form (asks for the digital material: an outbox email)
@@ -292,6 +295,14 @@ def test_a_person_from_every_path_is_exported_whole_then_erased_from_every_table
 
     hits = _dump_everything(media)
     assert hits == [], "\n".join(hits)
+    # Integrations hear of it (person.erased, once per lead the subscriber may see), so
+    # they can drop their copies; the body shows the lead as erasure left it (dumped above).
+    erased_ids = {pk for entry in ErasureLog.objects.all() for pk in entry.lead_ids}
+    told = WebhookDelivery.objects.filter(subscription=hook, event=Event.PERSON_ERASED)
+    assert sorted(told.values_list("lead_id", flat=True)) == sorted(
+        Lead.objects.visible_to(rep).filter(pk__in=erased_ids).values_list("pk", flat=True)
+    )
+    assert told.exists()
     # The counts the dashboards show are those of before.
     dashboard_rollup_refresh(now=now, full=True)
     assert _cells() == cells_before
