@@ -666,16 +666,15 @@ def _webform(request, key: str, *, embed: bool):
             form = PublicLeadForm(request.POST, campaign=campaign, consent_text=consent_text)
             if form.is_valid():
                 now = timezone.now()
-                try:
-                    intake = services.lead_intake(
-                        campaign=campaign,
-                        data=form.lead_data(consent_text=consent_text, language=language, now=now),
-                        source=Source.WEB_FORM,
-                        now=now,
-                    )
-                except PersonErased as exc:
-                    form.add_error("email", str(exc))
-                    return render(request, "campaigns/webform.html", {**context, "form": form})
+                # The person's own consent, given just now, is a new lawful basis even
+                # if they once asked to be erased (and a visitor must not learn that).
+                intake = services.lead_intake(
+                    campaign=campaign,
+                    data=form.lead_data(consent_text=consent_text, language=language, now=now),
+                    source=Source.WEB_FORM,
+                    now=now,
+                    allow_suppressed=True,
+                )
                 token = signing.dumps({"lead": intake.lead.pk}, salt=f"webform-thanks:{key}")
                 target = reverse("webform:embed_thanks" if embed else "webform:thanks", args=[key])
                 return redirect(f"{target}?t={token}&lang={language}")

@@ -937,7 +937,10 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 raise PreconditionFailed()
             contact = {name: data[name] for name in CONTACT_FIELDS if name in data}
             if contact:
-                lead = lead_contact_update(lead=lead, by=user, at=now, changes=contact)
+                try:
+                    lead = lead_contact_update(lead=lead, by=user, at=now, changes=contact)
+                except PersonErased as exc:
+                    raise ValidationError({"email": str(exc)}) from None
             if "stage" in data and data["stage"] != lead.stage:
                 try:
                     lead_move(

@@ -733,6 +733,8 @@ def lead_contact_update(*, lead: Lead, by: User, at: datetime, changes: dict) ->
     changed = {name: value for name, value in changes.items() if getattr(lead, name) != value}
     if not changed:
         return lead
+    if changed.get("email") and erased_among([changed["email"]]):
+        raise PersonErased  # as intake refuses it: no way round the suppression list
     for name, value in changed.items():
         setattr(lead, name, value)
     lead.dedup_key = lead.compute_dedup_key()

@@ -89,6 +89,10 @@ class Person:
     email: str
     leads: list[Lead]
     hidden: int = 0  # leads with this email that `by` may not see (other teams)
+    # A team lead's question reaches only their team's rows: places found by the
+    # email's text (copies not linked to a lead) are searched within this team.
+    # None: an administrator or retention, every team.
+    team_id: int | None = None
     emails: set[str] = field(default_factory=set)
     idents: set[str] = field(default_factory=set)  # lower-case, for substring matches
     cells: set[str] = field(default_factory=set)  # whole values, for import file cells
@@ -125,11 +129,16 @@ def person_find(*, email: str | None = None, lead: Lead | None = None, by: User 
             found[match.pk] = match
         if by is not None:
             hidden = Lead.objects.filter(email__iexact=email).exclude(pk__in=list(found)).count()
-    return _person(email, sorted(found.values(), key=lambda lead: lead.pk), hidden=hidden)
+    team_id = by.team_id if by is not None and not by.is_admin_role else None
+    return _person(
+        email, sorted(found.values(), key=lambda lead: lead.pk), hidden=hidden, team_id=team_id
+    )
 
 
-def _person(email: str, leads: list[Lead], *, hidden: int = 0) -> Person:
-    person = Person(email=email, leads=leads, hidden=hidden)
+def _person(
+    email: str, leads: list[Lead], *, hidden: int = 0, team_id: int | None = None
+) -> Person:
+    person = Person(email=email, leads=leads, hidden=hidden, team_id=team_id)
     values = [email] if email else []
     for lead in leads:
         values += [getattr(lead, name) for name in _IDENT_FIELDS]
@@ -140,13 +149,17 @@ def _person(email: str, leads: list[Lead], *, hidden: int = 0) -> Person:
         person.idents.update(p.lower() for p in re.split(r"\s+", lead.contact_name) if len(p) >= 4)
         if len(_digits(lead.phone)) >= 6:
             person.cells.add(_digits(lead.phone))
+        # Import cells: what names this person in a row (email, phone, full name); a
+        # company, street or city alone is shared with others and must not match.
+        if len(lead.contact_name.strip()) >= 3:
+            person.cells.add(lead.contact_name.strip().lower())
     if email:
         person.emails.add(email)
+    person.cells.update(person.emails)
     for value in values:
         value = (value or "").strip().lower()
         if len(value) >= 3:
             person.idents.add(value)
-            person.cells.add(value)
     return person
 
 
@@ -164,19 +177,26 @@ def _places(person: Person) -> dict[str, QuerySet]:
     texts = Q(pk__in=[])  # JSON columns whose rows are not linked to the lead
     for email in sorted(person.emails):
         texts |= Q(values__icontains=email)
-    issue_filter = Q(lead_id__in=ids) | texts
-    answer_filter = Q(lead_id__in=ids)
+    answers = Q(pk__in=[])
     for email in sorted(person.emails):
-        answer_filter |= Q(response_body__icontains=email)
+        answers |= Q(response_body__icontains=email)
+    addressed = Q(to__in=sorted(person.emails))
+    if person.team_id is not None:
+        # Copies of another team's lead are not this team lead's to show or erase.
+        texts &= Q(job__campaign__team_id=person.team_id)
+        answers &= Q(user__team_id=person.team_id)
+        addressed &= Q(lead__team_id=person.team_id)
+    issue_filter = Q(lead_id__in=ids) | texts
+    answer_filter = Q(lead_id__in=ids) | answers
     return {
         "leads": Lead.objects.filter(pk__in=ids).order_by("pk"),
         "timeline": LeadEvent.objects.filter(lead_id__in=ids).order_by("lead_id", "at", "pk"),
         "followups": followups.order_by("lead_id", "pk"),
         "escalations": Escalation.objects.filter(followup__lead_id__in=ids).order_by("pk"),
         "notifications": _notifications(ids, list(followups.values_list("pk", flat=True))),
-        "material_emails": MaterialEmail.objects.filter(
-            Q(lead_id__in=ids) | Q(to__in=sorted(person.emails))
-        ).order_by("pk"),
+        "material_emails": MaterialEmail.objects.filter(Q(lead_id__in=ids) | addressed).order_by(
+            "pk"
+        ),
         "webhook_deliveries": WebhookDelivery.objects.filter(
             Q(lead_id__in=ids) | Q(followup__lead_id__in=ids)
         ).order_by("pk"),
@@ -220,7 +240,10 @@ def _import_files(person: Person) -> dict[int, list[tuple[int, list]]]:
     found: dict[int, list[tuple[int, list]]] = {}
     if not person.cells:
         return found
-    for job in ImportJob.objects.exclude(file="").order_by("pk"):
+    jobs = ImportJob.objects.exclude(file="")
+    if person.team_id is not None:
+        jobs = jobs.filter(campaign__team_id=person.team_id)
+    for job in jobs.order_by("pk"):
         try:
             with job.file.open("rb") as handle:
                 table = table_open(data=handle.read())
@@ -451,7 +474,8 @@ def person_erase(
     if not (reason or "").strip():
         raise ValueError("an erasure needs a reason")
     person = person_find(email=email, lead=lead, by=by)
-    if not person.leads and not person.email:
+    if not person.leads and (not person.email or person.team_id is not None):
+        # A team lead erases their team's leads; an email alone is an administrator's.
         raise ErasureRefused
     with transaction.atomic():
         return _erase(person, by=by, reason=reason.strip(), now=now, trigger=Trigger.REQUEST)
@@ -501,7 +525,9 @@ def _erase(
             consent_text="",
             decision_note="",
             dedup_key=f"erased:{pk}",
-            updated_at=now,
+            marketing_consent_text="",
+            marketing_consent_requested_at=None,
+            marketing_consent_confirmed_at=None,
         )
     counts["timeline"] = _scrub_rows(places["timeline"], "data", person)
     counts["followups"] = places["followups"].exclude(note="").update(note="", updated_at=now)
@@ -533,7 +559,9 @@ def _erase(
         entry.change_message = ""
     LogEntry.objects.bulk_update(entries, ["object_repr", "change_message"])
     counts["admin_log"] = len(entries)
-    if person.emails and trigger == Trigger.REQUEST:
+    # The suppression list is company-wide: a team lead's erasure adds to it only when
+    # no other team holds the email (else an administrator answers for those).
+    if person.emails and trigger == Trigger.REQUEST and not person.hidden:
         Suppression.objects.bulk_create(
             [Suppression(email_hash=email_hash(e), created_at=now) for e in sorted(person.emails)],
             ignore_conflicts=True,
@@ -556,9 +584,13 @@ def _files_delete(person: Person, *, now: datetime) -> int:
     jobs = _import_files(person)
     for job in ImportJob.objects.filter(pk__in=list(jobs)):
         _file_drop(job, now=now, message="The file was deleted: a person in it was erased.")
-    # The header of a file without one is its first row.
-    for job in ImportJob.objects.exclude(header=[]).only("pk", "header"):
-        header = _scrub(job.header, person)
+    # The header of a file without one is its first row: a cell that names the person
+    # (whole, as in the file) is emptied; a column title such as "Postleitzahl" is not.
+    headers = ImportJob.objects.exclude(header=[]).only("pk", "header")
+    if person.team_id is not None:
+        headers = headers.filter(campaign__team_id=person.team_id)
+    for job in headers:
+        header = ["" if _cell_matches(cell, person) else cell for cell in job.header]
         if header != job.header:
             ImportJob.objects.filter(pk=job.pk).update(header=header)
     return len(jobs)

@@ -32,6 +32,12 @@ def _subject(data: dict) -> dict:
     return {"email": data.get("email") or None, "lead": lead}
 
 
+def _erasures_for(user):
+    """The erasure log as this user may read it: its reasons name requests of their team."""
+    erasures = ErasureLog.objects.select_related("by")
+    return erasures if user.is_admin_role else erasures.filter(by__team_id=user.team_id)
+
+
 @login_required
 @require_GET
 def privacy_search(request):
@@ -53,7 +59,7 @@ def privacy_search(request):
         "person": person,
         "erase_form": erase_form,
         "query": urlencode({k: v for k, v in request.GET.items() if k in {"email", "lead"}}),
-        "erasures": ErasureLog.objects.select_related("by")[:20],
+        "erasures": _erasures_for(request.user)[:20],
     }
     return render(request, "privacy/privacy_search.html", context, status=status)
 

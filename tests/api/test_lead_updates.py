@@ -107,3 +107,15 @@ def test_successful_answers_carry_rate_limit_headers(rep_api, settings):
     assert first["RateLimit-Limit"] == "5"
     assert (first["RateLimit-Remaining"], second["RateLimit-Remaining"]) == ("4", "3")
     assert 1 <= int(first["RateLimit-Reset"]) <= 60
+
+
+def test_an_erased_persons_email_cannot_be_patched_onto_a_lead(rep_api, lead, manager):
+    """The suppression list holds on PATCH as on intake."""
+    from privacy.services import person_erase
+
+    other = receive_lead(campaign=lead.campaign, contact_name="Emma Erased", email="e@x.example")
+    person_erase(lead=other, by=manager, reason="Art. 17", now=other.received_at)
+    answer = rep_api.patch(f"/api/v1/leads/{lead.pk}/", {"email": "E@x.example"}, format="json")
+    assert answer.status_code == 400 and "email" in error_fields(answer)
+    lead.refresh_from_db()
+    assert lead.email != "E@x.example"

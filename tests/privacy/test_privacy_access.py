@@ -83,3 +83,31 @@ def test_erasure_needs_a_reason_and_the_confirmation(lead, manager):
         "/api/v1/privacy/erase/", {"lead": lead.pk, "reason": "Art. 17"}, format="json"
     )
     assert answer.status_code == 200 and answer.json()["leads"] == [lead.pk]
+
+
+def test_a_team_lead_of_another_team_neither_sees_nor_erases_copies_by_email(
+    campaign, marketer, other_team
+):
+    """The API's stored answer names team A's person; team lead B asks by email."""
+    from integrations.models import IdempotencyKey
+    from privacy.models import Suppression
+
+    stored = api_client(marketer).post(
+        "/api/v1/leads/",
+        {"campaign": campaign.pk, "contact_name": "Paula Privat", "email": "paula@privat.example"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="team-a-1",
+    )
+    assert stored.status_code == 201
+    outsider = UserFactory(username="nina", role=Role.MANAGER, team=other_team)
+    api = api_client(outsider)
+    export = api.get("/api/v1/privacy/export/", {"email": "paula@privat.example"})
+    assert "Privat" not in export.content.decode()
+    erase = api.post(
+        "/api/v1/privacy/erase/",
+        {"email": "paula@privat.example", "reason": "x"},
+        format="json",
+    )
+    assert erase.status_code == 404
+    assert "Paula Privat" in json.dumps(IdempotencyKey.objects.get().response_body)
+    assert Suppression.objects.count() == 0 and ErasureLog.objects.count() == 0
