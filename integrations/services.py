@@ -264,7 +264,9 @@ def webhook_secret_rotate(
     from .models import _new_secret
 
     WebhookSubscription.objects.filter(pk=subscription.pk).update(
-        previous_secret=subscription.secret,
+        # Read in the UPDATE itself: a second rotation at once (a double submit) or a
+        # stale instance must not throw away the secret just shown.
+        previous_secret=F("secret"),
         previous_secret_until=now + overlap,
         secret=_new_secret(),
         updated_at=now,

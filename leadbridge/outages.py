@@ -27,8 +27,29 @@ log = logging.getLogger(__name__)
 
 # A cache that cannot be reached (Django's RedisCache raises redis-py's errors).
 CACHE_ERRORS = (RedisConnectionError, RedisTimeoutError)
-# Errors that mean "a service is down", not "a bug": 503, try again later.
+# Errors that may mean "a service is down", not "a bug": 503, try again later.
 OUTAGE_ERRORS = (OperationalError, InterfaceError, BrokerError, *CACHE_ERRORS)
+# PostgreSQL's SQLSTATEs for a connection that failed or a server shutting down
+# (class 08, 57P01-57P03). A deadlock, a timeout or a missing table is an
+# OperationalError too, but a bug or a load problem: that stays a 500 with its traceback.
+_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_outage(exception: BaseException) -> bool:
+    """A service that cannot be reached, as opposed to an error of ours."""
+    if not isinstance(exception, OUTAGE_ERRORS):
+        return False
+    if not isinstance(exception, OperationalError):
+        return True  # InterfaceError (connection gone), broker and Redis connection errors
+    cause = exception.__cause__
+    state = getattr(cause, "sqlstate", None)
+    if state is not None:
+        return state.startswith(_CONNECTION_STATES)
+    # No SQLSTATE: psycopg's "connection failed", or SQLite's file/lock errors.
+    text = str(exception).lower()
+    return "connection" in text or "unable to open" in text or "database is locked" in text
+
+
 RETRY_AFTER = 30  # seconds; a restart of PostgreSQL or Redis takes about that
 
 _WARN_EVERY = 60.0
@@ -57,7 +78,7 @@ class OutageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, OUTAGE_ERRORS):
+        if not is_outage(exception):
             return None
         warn(
             f"503:{exception.__class__.__name__}",

@@ -929,7 +929,11 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         now = timezone.now()
         with transaction.atomic():
             # Under the row lock: nobody changes the lead between the If-Match check and ours.
-            lead = Lead.objects.select_for_update().get(pk=lead.pk)
+            # The visibility check again, under the lock: reassigned to another team or
+            # erased meanwhile, it is not this caller's to change (404, not a 500).
+            lead = Lead.objects.visible_to(user).select_for_update().filter(pk=lead.pk).first()
+            if lead is None:
+                raise NotFound()
             expected = request.headers.get("If-Match")
             if expected is not None and not _matches(
                 expected, lead_etag(LeadSerializer(lead).data)

@@ -126,7 +126,7 @@ def test_a_server_error_and_an_outage_are_problems_too(
     _check(problem_validator, marketing_api.get("/api/v1/leads/"), 500, "server_error")
 
     def down(self, request, *args, **kwargs):
-        raise OperationalError("database down")
+        raise OperationalError("connection failed: connection to server refused")
 
     monkeypatch.setattr(LeadViewSet, "list", down)
     outage = _check(

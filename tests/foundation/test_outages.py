@@ -243,3 +243,23 @@ def test_no_task_outlives_the_brokers_visibility_timeout_and_the_digests_come_ba
     for entry in django_settings.CELERY_BEAT_SCHEDULE.values():
         if entry["task"] in late:
             assert timeout < entry["options"]["expires"]
+
+
+def test_only_an_unreachable_database_is_an_outage_a_deadlock_or_missing_table_is_a_bug():
+    """503 says "try again": an error of ours must stay a 500 with its traceback."""
+    from django.db import OperationalError
+
+    from leadbridge.outages import is_outage
+
+    def database_error(sqlstate, text="x"):
+        cause = type("PgError", (Exception,), {"sqlstate": sqlstate})(text)
+        error = OperationalError(text)
+        error.__cause__ = cause
+        return error
+
+    assert is_outage(database_error("08006"))  # connection failure
+    assert is_outage(database_error("57P01"))  # admin shutdown
+    assert not is_outage(database_error("40P01"))  # deadlock
+    assert not is_outage(database_error("57014"))  # statement timeout
+    assert not is_outage(OperationalError("no such table: leads_lead"))
+    assert is_outage(OperationalError("connection failed: connection refused"))
