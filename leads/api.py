@@ -807,15 +807,14 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             raise ValidationError({"non_field_errors": _("Send the lead as a JSON object.")})
         body = dict(request.data)
         on_duplicate = _on_duplicate(request, body.pop("on_duplicate", None))
-        valid, invalid = validate_leads_in([body], user=user, now=now)
-        if invalid:
-            raise ValidationError(invalid[0])
-        data = valid[0][1]
         # Without a key (or a team to route in), lead_receive's own transaction is enough.
-        needs_transaction = key is not None or data.get("team") is not None
+        needs_transaction = key is not None or body.get("team") is not None
         with transaction.atomic() if needs_transaction else nullcontext():
             claim = None
             if key is not None:
+                # The replay first: a retry answers what the first request answered even
+                # if the lead would not pass today (campaign ended since, say). A new
+                # request that fails validation rolls its claim back with the transaction.
                 claim, owned = _claim(request, user=user, key=key, now=now)
                 if not owned:
                     if claim.lead_id is None:
@@ -826,6 +825,10 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                         )
                     # Location: integrations.schema.CreatedLocationMiddleware, as for the first.
                     return _replayed(Response(claim.response_body, status=claim.response_status))
+            valid, invalid = validate_leads_in([body], user=user, now=now)
+            if invalid:
+                raise ValidationError(invalid[0])
+            data = valid[0][1]
             try:
                 result = intake.lead_receive_one(
                     data=data, source=Source.API, now=now, actor=user, on_duplicate=on_duplicate

@@ -55,6 +55,29 @@ def test_the_same_idempotency_key_again_replays_the_first_201_without_a_second_l
 
 
 @pytest.mark.django_db
+def test_a_retry_that_todays_validation_would_refuse_still_replays_the_first_201(
+    marketing_api, campaign, rep, monkeypatch
+):
+    """The replay comes before validation: it answers what the first request did, even
+    when the same lead would be refused now (a campaign or rule changed meanwhile)."""
+    import leads.api
+
+    payload = lead_payload(campaign, external_id="")
+    first = marketing_api.post("/api/v1/leads/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k-e")
+
+    def refuse_everything(items, **kwargs):
+        return [], [{"campaign": ["No longer takes leads."]} for _item in items]
+
+    monkeypatch.setattr(leads.api, "validate_leads_in", refuse_everything)
+    fresh = marketing_api.post("/api/v1/leads/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k-f")
+    assert fresh.status_code == 400  # a new request is refused...
+    again = marketing_api.post("/api/v1/leads/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k-e")
+    assert (first.status_code, again.status_code) == (201, 201)  # ...a retry of the first is not
+    assert again.json() == first.json() and again["Idempotent-Replayed"] == "true"
+    assert IdempotencyKey.objects.count() == 1  # the refused one left no claim behind
+
+
+@pytest.mark.django_db
 def test_an_idempotency_key_reused_for_another_body_answers_422(marketing_api, campaign, rep):
     marketing_api.post(
         "/api/v1/leads/", lead_payload(campaign), format="json", HTTP_IDEMPOTENCY_KEY="k-2"
