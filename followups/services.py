@@ -378,7 +378,9 @@ def _close(
     )
 
 
-def _schedule(followup: FollowUp, *, by: User | None, at: datetime) -> FollowUp:
+def followup_schedule(followup: FollowUp, *, by: User | None, at: datetime) -> FollowUp:
+    """Save a new follow-up with its FOLLOWUP_CREATED timeline entry (the next step after a
+    dispatch, a call or a qualification; leads.services.lead_qualify too)."""
     followup.save()
     LeadEvent.objects.create(
         lead=followup.lead,
@@ -439,7 +441,7 @@ def material_dispatch(
     if already_booked is not None:  # e.g. the web call request: one open call-back at a time
         return already_booked
     policy = followup.policy or sla_policy_for(lead=lead)
-    return _schedule(
+    return followup_schedule(
         followup_build(
             lead=lead,
             kind=FollowUp.Kind.CALLBACK,
@@ -514,7 +516,7 @@ def call_log(
         outcome == CallOutcome.NO_ANSWER and attempts >= policy.max_call_attempts
     )
     if unreachable:
-        _stage_change(lead=lead, stage=Stage.UNREACHABLE, by=by, at=at, reason=outcome)
+        lead_stage_set(lead=lead, stage=Stage.UNREACHABLE, by=by, at=at, reason=outcome)
         return None
     if outcome == CallOutcome.REACHED:
         return None
@@ -522,7 +524,7 @@ def call_log(
         due_at = calendar_for(team=lead.team).add(at, policy.duration("retry_after"))
     else:
         due_at = call_back_at
-    return _schedule(
+    return followup_schedule(
         followup_build(
             lead=lead,
             kind=FollowUp.Kind.CALLBACK,
@@ -547,10 +549,13 @@ def _milestone(
     Lead.objects.filter(pk=lead.pk, **{f"{field}__isnull": True}).update(**changes)
 
 
-def _stage_change(
+def lead_stage_set(
     *, lead: Lead, stage: str, by: User | None, at: datetime, reason: str = ""
 ) -> None:
-    """Move the lead; leaving the funnel closes what is still open for it."""
+    """Move the lead; leaving the funnel closes what is still open for it.
+
+    The one home of a stage change, inside the caller's transaction: the sales
+    actions here and in leads.services (decide, qualify, move) call it."""
     from leads.models import CLOSED_STAGES
 
     old = lead.stage

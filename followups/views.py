@@ -186,7 +186,7 @@ def _actionable_followup(request, pk: int) -> FollowUp:
     )
 
 
-def _row_response(
+def queue_row_response(
     request,
     followup: FollowUp,
     *,
@@ -197,7 +197,8 @@ def _row_response(
     booked: FollowUp | None = None,
 ):
     """The acted-on row (done, or with its error), the follow-up the action booked right
-    under it so the rep can go on without a reload, and fresh section counts."""
+    under it so the rep can go on without a reload, and fresh section counts. Public:
+    the lead actions (leads.views) answer a queue row with it too."""
     if not request.htmx:
         return redirect("followups:queue")
     followup.refresh_from_db()
@@ -232,13 +233,13 @@ def dispatch(request, pk: int):
             followup=followup, by=request.user, at=timezone.now(), postal=postal
         )
     except FollowUpAlreadyDone:
-        return _row_response(
+        return queue_row_response(
             request, followup, error=_("This was already done by someone else."), status=409
         )
     except ValueError as exc:
-        return _row_response(request, followup, error=str(exc), status=422)
+        return queue_row_response(request, followup, error=str(exc), status=422)
     due = timezone.localtime(callback.due_at).strftime("%d.%m.%Y %H:%M")
-    return _row_response(
+    return queue_row_response(
         request,
         followup,
         message=_("Material sent. Call back by %(due)s.") % {"due": due},
@@ -253,7 +254,7 @@ def call(request, pk: int):
     now = timezone.now()
     form = CallForm(request.POST, now=now)
     if not form.is_valid():
-        return _row_response(
+        return queue_row_response(
             request, followup, form=form, error=_("Please correct the call details."), status=422
         )
     try:
@@ -266,17 +267,17 @@ def call(request, pk: int):
             note=form.cleaned_data["note"],
         )
     except FollowUpAlreadyDone:
-        return _row_response(
+        return queue_row_response(
             request, followup, error=_("This was already done by someone else."), status=409
         )
     except ValueError as exc:
-        return _row_response(request, followup, error=str(exc), status=422)
+        return queue_row_response(request, followup, error=str(exc), status=422)
     if booked is None:
         message = _("Call logged.")
     else:
         due = timezone.localtime(booked.due_at).strftime("%d.%m.%Y %H:%M")
         message = _("Call logged. Next attempt by %(due)s.") % {"due": due}
-    return _row_response(request, followup, message=message, booked=booked)
+    return queue_row_response(request, followup, message=message, booked=booked)
 
 
 @login_required
@@ -285,7 +286,7 @@ def complete(request, pk: int):
     """Done with a next step (visit held, sample sent, offer made)."""
     followup = _actionable_followup(request, pk)
     if followup.kind != FollowUp.Kind.NEXT_STEP:
-        return _row_response(
+        return queue_row_response(
             request, followup, error=_("Use the actions of this task."), status=422
         )
     try:
@@ -297,10 +298,10 @@ def complete(request, pk: int):
             note=request.POST.get("note", "")[:2000],
         )
     except FollowUpAlreadyDone:
-        return _row_response(
+        return queue_row_response(
             request, followup, error=_("This was already done by someone else."), status=409
         )
-    return _row_response(request, followup, message=_("Done."))
+    return queue_row_response(request, followup, message=_("Done."))
 
 
 class DashboardFilters:

@@ -556,7 +556,7 @@ def lead_decide(
     everything still open for them is closed.
     """
     from followups.models import FollowUp
-    from followups.services import _stage_change
+    from followups.services import lead_stage_set
     from integrations.services import webhook_followups_completed, webhook_lead_event
 
     lead = _lock(lead)
@@ -590,7 +590,7 @@ def lead_decide(
         data={"reason": reason, "note": note},
     )
     if decision == Decision.REJECTED:
-        _stage_change(lead=lead, stage=Stage.REJECTED, by=by, at=at, reason=reason)
+        lead_stage_set(lead=lead, stage=Stage.REJECTED, by=by, at=at, reason=reason)
     webhook_lead_event(event=f"lead.{decision}", lead=lead, now=at)  # outbox row, same transaction
     lead.refresh_from_db()
     return lead
@@ -602,7 +602,7 @@ def lead_qualify(
 ):
     """The lead becomes an Interessent with an agreed next step on a date."""
     from followups.models import FollowUp
-    from followups.services import _schedule, _stage_change, followup_build, sla_policy_for
+    from followups.services import followup_build, followup_schedule, lead_stage_set, sla_policy_for
 
     lead = _lock(lead)
     if lead.stage != Stage.LEAD:
@@ -615,7 +615,7 @@ def lead_qualify(
     FollowUp.objects.filter(
         lead=lead, kind=FollowUp.Kind.CALLBACK, completed_at__isnull=True
     ).update(completed_at=at, completed_by=by, outcome="qualified", updated_at=at)
-    _stage_change(lead=lead, stage=Stage.PROSPECT, by=by, at=at, reason=next_step)
+    lead_stage_set(lead=lead, stage=Stage.PROSPECT, by=by, at=at, reason=next_step)
     LeadEvent.objects.create(
         lead=lead,
         kind=LeadEvent.Kind.QUALIFIED,
@@ -623,7 +623,7 @@ def lead_qualify(
         at=at,
         data={"next_step": next_step, "due_at": due_at.isoformat(), "note": note},
     )
-    return _schedule(
+    return followup_schedule(
         followup_build(
             lead=lead,
             kind=FollowUp.Kind.NEXT_STEP,
@@ -650,7 +650,7 @@ FUNNEL_MOVES = {
 @transaction.atomic
 def lead_move(*, lead: Lead, by: User, at: datetime, stage: str, reason: str = "") -> Lead:
     """Along the funnel (Pre-Sales, Sale, After-Sales) or out of it (lost, with a reason)."""
-    from followups.services import _stage_change
+    from followups.services import lead_stage_set
 
     lead = _lock(lead)
     if stage not in FUNNEL_MOVES.get(lead.stage, set()):
@@ -660,7 +660,7 @@ def lead_move(*, lead: Lead, by: User, at: datetime, stage: str, reason: str = "
         )
     if stage in {Stage.LOST, Stage.DISQUALIFIED} and not reason.strip():
         raise ValueError(_("Leaving the funnel needs a reason."))
-    _stage_change(lead=lead, stage=stage, by=by, at=at, reason=reason)
+    lead_stage_set(lead=lead, stage=stage, by=by, at=at, reason=reason)
     return lead
 
 

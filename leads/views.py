@@ -121,9 +121,9 @@ def _after_action(
     row = QueryFilterForm.one(IdField("row"), row_pk) if request.htmx else None
     if row:
         followup = get_object_or_404(FollowUp.objects.filter(lead=lead), pk=row)
-        from followups.views import _row_response
+        from followups.views import queue_row_response
 
-        return _row_response(
+        return queue_row_response(
             request, followup, message=message, error=error, status=status, booked=booked
         )
     (messages.error if error else messages.success)(request, error or message)
