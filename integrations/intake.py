@@ -26,7 +26,7 @@ from followups.models import FollowUp
 from followups.services import DeadlineShifts, calendar_for, initial_followups, sla_policy_for
 from leadbridge.jsontext import JsonText, for_copy, for_orm
 from leads.models import Lead, LeadEvent, lawful_basis_record
-from leads.services import MERGEABLE, OnDuplicate, _merge_into, lead_receive, rep_for
+from leads.services import MERGEABLE, OnDuplicate, lead_merge_into, lead_receive, rep_for
 
 from .models import Event
 from .services import webhook_deliveries_for_leads
@@ -227,7 +227,7 @@ def _receive_bulk(*, items, source, now, actor, on_duplicate) -> dict[int, tuple
         if merges:
             stored_leads = Lead.objects.in_bulk([pk for pk, _lead in merges])
             for pk, lead in merges:
-                _merge_into(stored_leads[pk], lead, actor=actor, now=now, source=source)
+                lead_merge_into(stored_leads[pk], lead, actor=actor, now=now, source=source)
 
     # 3. routing to teams; then the follow-ups' deadlines (the costly part) before
     # any lock is taken; then reps in rotation under the team locks.

@@ -293,7 +293,7 @@ def lead_receive(
             known = duplicate_of(key=lead.dedup_key, user=actor)
         if known is not None:  # the same person, by dedup_key
             if on_duplicate == OnDuplicate.MERGE:
-                _merge_into(known, lead, actor=actor, now=now, source=source)
+                lead_merge_into(known, lead, actor=actor, now=now, source=source)
             return Intake(known, False, duplicate=True)
     if campaign is not None:
         lead.channel = lead.channel or campaign.channel
@@ -513,9 +513,11 @@ def _insert_sql(followups: int, events: int) -> str:
 
 
 @transaction.atomic
-def _merge_into(
+def lead_merge_into(
     earlier: Lead, new: Lead, *, actor: User | None, now: datetime, source: str
 ) -> None:
+    """Fill the earlier lead's empty contact fields from a duplicate (on_duplicate=merge);
+    lead_receive and the bulk intake (integrations.intake) both merge through it."""
     filled = {
         name: getattr(new, name)
         for name in MERGEABLE
