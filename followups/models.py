@@ -6,10 +6,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Channel
+from leadbridge.calendar import BusinessDuration, validate_business_duration
 from leadbridge.lookups import InvalidatingQuerySet
 from leads.models import Stage
-
-from .calendar import BusinessDuration, validate_business_duration
 
 
 def _duration_field(label, default, help_text=""):

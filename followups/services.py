@@ -29,9 +29,9 @@ from integrations.services import (
     webhook_lead_event,
 )
 from leadbridge import lookups, outbox
+from leadbridge.calendar import TZ, BusinessCalendar, BusinessDuration
 from leads.models import Lead, LeadEvent
 
-from .calendar import TZ, BusinessCalendar, BusinessDuration
 from .models import DigestRun, Escalation, FollowUp, Notification, SlaPolicy
 
 log = logging.getLogger(__name__)

@@ -1253,7 +1253,7 @@ class _Span:
     @staticmethod
     def _one_interval(calendar, a: datetime, b: datetime) -> bool:
         """a and b lie in the same open stretch of office hours."""
-        from followups.calendar import TZ
+        from leadbridge.calendar import TZ
 
         a_local, b_local = a.astimezone(TZ), b.astimezone(TZ)
         return (

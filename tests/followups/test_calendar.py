@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from followups.calendar import TZ, BusinessCalendar, BusinessDuration
+from leadbridge.calendar import TZ, BusinessCalendar, BusinessDuration
 
 BAVARIA = BusinessCalendar("DE-BY")
 BERLIN = BusinessCalendar("DE-BE")

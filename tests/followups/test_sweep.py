@@ -9,7 +9,6 @@ from django.core import mail
 
 from accounts.models import Role
 from followups import services
-from followups.calendar import TZ
 from followups.models import Escalation, FollowUp, Notification
 from followups.services import (
     followup_complete,
@@ -17,6 +16,7 @@ from followups.services import (
     notification_emails_send,
     sweep_overdue,
 )
+from leadbridge.calendar import TZ
 from leads.models import LeadEvent
 
 from ..concurrency import at_once

@@ -15,8 +15,8 @@ from django.utils import timezone, translation
 
 from accounts.models import Role, RoutingRule
 from campaigns.models import Channel, MaterialEmail
-from followups.calendar import TZ
 from followups.models import FollowUp, SlaPolicy
+from leadbridge.calendar import TZ
 from leads.imports import ImportOptions, _Chunk, parse_rows
 from leads.models import Lead, LeadEvent
 from tests.factories import (

@@ -49,7 +49,6 @@ from faker import Faker
 
 from accounts.models import Role, RoutingRule, Team, User
 from campaigns.models import Campaign, Channel, InfoMaterial, MaterialEmail
-from followups.calendar import TZ, BusinessCalendar
 from followups.models import Escalation, FollowUp, Notification, SlaPolicy
 from followups.services import (
     CallOutcome,
@@ -60,6 +59,7 @@ from followups.services import (
     sweep_overdue,
 )
 from integrations.intake import leads_receive_bulk
+from leadbridge.calendar import TZ, BusinessCalendar
 from leads.models import (
     CLOSED_STAGES,
     Decision,
