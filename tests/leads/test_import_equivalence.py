@@ -426,7 +426,7 @@ def test_the_span_shares_a_dispatch_computation_only_where_business_time_runs_wi
     when, shared
 ):
     """_Span computes the deadlines twice per chunk, not per row, only where that is exact."""
-    from followups.services import calendar_for, deadlines_for
+    from followups.deadlines import calendar_for, deadlines_for
     from leads.imports import _Span
 
     calendar = calendar_for(team=None)

@@ -9,8 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Channel
+from followups.deadlines import followups_create_for_lead
 from followups.models import FollowUp
-from followups.services import followups_create_for_lead
 from leadbridge.calendar import TZ
 from leads import services
 from leads.models import Lead, LeadEvent, Source

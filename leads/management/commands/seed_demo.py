@@ -49,10 +49,10 @@ from faker import Faker
 
 from accounts.models import Role, RoutingRule, Team, User
 from campaigns.models import Campaign, Channel, InfoMaterial, MaterialEmail
+from followups.deadlines import calendar_for
 from followups.models import Escalation, FollowUp, Notification, SlaPolicy
 from followups.services import (
     CallOutcome,
-    calendar_for,
     call_log,
     followup_complete,
     material_dispatch,
