@@ -1,4 +1,4 @@
-"""The API serializers read model columns straight off the row (integrations.fields
+"""The API serializers read model columns straight off the row (leadbridge.api.fields
 .ColumnReadsMixin): the answer must be DRF's own, field for field and in order."""
 
 from decimal import Decimal
