@@ -234,17 +234,6 @@ class LeadInSerializer(ApiSerializer):
     )
 
 
-def _intake_out() -> LeadIntakeResultSerializer:
-    """One instance per process: building a ModelSerializer's fields costs more than using them."""
-    global _INTAKE_OUT
-    if _INTAKE_OUT is None:
-        _INTAKE_OUT = LeadIntakeResultSerializer()
-    return _INTAKE_OUT
-
-
-_INTAKE_OUT = None
-
-
 class LeadIntakeSerializer(LeadInSerializer):
     on_duplicate = serializers.ChoiceField(
         choices=ON_DUPLICATE_CHOICES,
@@ -780,7 +769,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             )
         lead.intake = result
         return Response(
-            _intake_out().to_representation(lead),
+            LeadIntakeResultSerializer(lead).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
