@@ -6,8 +6,8 @@ from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from integrations.fields import ApiModelSerializer
-from integrations.filters import StrictFilterSet
+from leadbridge.api.fields import ApiModelSerializer
+from leadbridge.api.filters import StrictFilterSet
 
 from .models import Role, Team, User
 

@@ -3,7 +3,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from followups.calendar import REGION_CHOICES
+from leadbridge.calendar import REGION_CHOICES
 from leadbridge.lookups import InvalidatingQuerySet
 
 
@@ -35,7 +35,7 @@ class Team(models.Model):
         return self.name
 
     def calendar(self):
-        from followups.calendar import BusinessCalendar
+        from leadbridge.calendar import BusinessCalendar
 
         return BusinessCalendar.for_region(self.region, self.opens_at, self.closes_at)
 

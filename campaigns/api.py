@@ -2,14 +2,24 @@
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import mixins, serializers, viewsets
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from integrations.fields import ApiModelSerializer, StrictPrimaryKeyRelatedField
-from integrations.filters import IdFilter, StrictFilterSet
-from integrations.models import Scope
-from integrations.permissions import CampaignEditors
+from leadbridge.api.fields import ApiModelSerializer, StrictPrimaryKeyRelatedField
+from leadbridge.api.filters import IdFilter, StrictFilterSet
+from leadbridge.api.scopes import Scope
 
 from .models import Campaign, InfoMaterial
 from .services import campaign_create, campaign_update
+
+
+class CampaignEditors(BasePermission):
+    """Campaigns and info material are written by marketing and administrators."""
+
+    message = _("Only marketing and administrators edit campaigns and info material.")
+
+    def has_permission(self, request, view):
+        user = request.user
+        return request.method in SAFE_METHODS or user.is_marketing or user.is_admin_role
 
 
 class InfoMaterialSerializer(ApiModelSerializer):

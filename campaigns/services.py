@@ -715,7 +715,7 @@ class Promise:
 
 
 def intake_promise(*, lead: Lead) -> Promise:
-    from followups.services import calendar_for, sla_policy_for
+    from followups.deadlines import calendar_for, sla_policy_for
 
     promise = Promise(material=lead.requested_material.title if lead.requested_material else "")
     followups = list(lead.followups.order_by("created_at", "pk"))

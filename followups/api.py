@@ -15,12 +15,13 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns.models import Channel
-from integrations.errors import Conflict
-from integrations.fields import (
+from leadbridge.api.errors import Conflict
+from leadbridge.api.fields import (
     ID_MAX,
     ApiModelSerializer,
     ApiSerializer,
@@ -28,8 +29,7 @@ from integrations.fields import (
     StrictBooleanField,
     StrictCharField,
 )
-from integrations.filters import IdFilter, MomentFilter, StrictFilterSet, single_valued
-from integrations.permissions import SalesActions
+from leadbridge.api.filters import IdFilter, MomentFilter, StrictFilterSet, single_valued
 from leads.models import Decision, RejectReason
 from leads.services import LeadChanged, lead_decide, lead_qualify
 
@@ -48,6 +48,15 @@ STATES = [
     ("overdue", _("Open and past its overdue point")),
     ("done", _("Completed")),
 ]
+
+
+class SalesActions(BasePermission):
+    """Marketing sees follow-ups but does not log sales actions (as in the UI: 403)."""
+
+    message = _("Marketing does not log sales actions.")
+
+    def has_permission(self, request, view):
+        return request.method in SAFE_METHODS or not request.user.is_marketing
 
 
 class FollowUpSerializer(ApiModelSerializer):

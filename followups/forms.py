@@ -4,7 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Channel
-from integrations.fields import ID_MAX
+from leadbridge.api.fields import ID_MAX
 
 from . import metrics
 from .models import FollowUp

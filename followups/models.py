@@ -6,10 +6,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Channel
+from leadbridge.calendar import BusinessDuration, validate_business_duration
 from leadbridge.lookups import InvalidatingQuerySet
 from leads.models import Stage
-
-from .calendar import BusinessDuration, validate_business_duration
 
 
 def _duration_field(label, default, help_text=""):
@@ -63,7 +62,7 @@ class SlaPolicy(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    # Updates invalidate followups.services.SLA_POLICIES (process-local copies).
+    # Updates invalidate the process-local copies sla_policy_for keeps (leadbridge.lookups).
     objects = InvalidatingQuerySet.as_manager()
 
     class Meta:
@@ -130,7 +129,7 @@ class FollowUp(models.Model):
         related_name="followups",
     )
     policy = models.ForeignKey(SlaPolicy, on_delete=models.SET_NULL, null=True, blank=True)
-    # Which of the policy's durations set the deadline (followups.services.RULES);
+    # Which of the policy's durations set the deadline (followups.deadlines.RULES);
     # empty for a deadline agreed with the customer (next step).
     rule = models.CharField(max_length=30, blank=True)
     starts_at = models.DateTimeField(_("counted from"))

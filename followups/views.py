@@ -27,12 +27,12 @@ from .forms import (
     QueueFilterForm,
 )
 from .models import FollowUp
+from .notifications import notifications_mark_read
 from .services import (
     FollowUpAlreadyDone,
     call_log,
     followup_complete,
     material_dispatch,
-    notifications_mark_read,
 )
 
 PAGE_SIZE = 25

@@ -14,9 +14,15 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from .errors import Conflict
-from .fields import ApiModelSerializer, ApiSerializer, OffsetDateTimeField, StrictCharField
-from .filters import StrictFilterSet
+from leadbridge.api.errors import Conflict
+from leadbridge.api.fields import (
+    ApiModelSerializer,
+    ApiSerializer,
+    OffsetDateTimeField,
+    StrictCharField,
+)
+from leadbridge.api.filters import StrictFilterSet
+
 from .models import (
     DEFAULT_SCOPES,
     SUBSCRIBABLE_EVENTS,

@@ -14,7 +14,7 @@ class IntegrationsConfig(AppConfig):
         from followups.models import SlaPolicy
         from leadbridge.lookups import invalidate_on
 
-        from . import authentication, schema  # noqa: F401
+        from . import authentication  # noqa: F401
         from .models import ApiToken, WebhookSubscription
 
         # What API intake keeps in process memory (leadbridge.lookups.intake): tokens with

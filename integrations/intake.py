@@ -22,8 +22,8 @@ from django.db.models.base import ModelState
 from django.utils import timezone
 
 from accounts.models import Role, RoutingRule, Team, User
+from followups.deadlines import DeadlineShifts, calendar_for, initial_followups, sla_policy_for
 from followups.models import FollowUp
-from followups.services import DeadlineShifts, calendar_for, initial_followups, sla_policy_for
 from leadbridge.jsontext import JsonText, for_copy, for_orm
 from leads.models import Lead, LeadEvent, lawful_basis_record
 from leads.services import MERGEABLE, OnDuplicate, lead_merge_into, lead_receive, rep_for

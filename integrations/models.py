@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from leadbridge.api.scopes import Scope
 from leadbridge.lookups import InvalidatingQuerySet
 
 from .netguard import validate_public_url
@@ -32,14 +33,6 @@ def hash_key(key: str) -> str:
 
 def new_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(30)
-
-
-class Scope(models.TextChoices):
-    READ = "read", _("Read everything the user may see")
-    LEADS_WRITE = "leads:write", _("Send leads and record follow-up actions")
-    CAMPAIGNS_WRITE = "campaigns:write", _("Create and edit campaigns and info material")
-    WEBHOOKS = "webhooks", _("Manage webhook subscriptions")
-    TOKENS = "tokens", _("Create and revoke integration tokens (administrators)")
 
 
 DEFAULT_SCOPES = [Scope.READ, Scope.LEADS_WRITE, Scope.WEBHOOKS]

@@ -1,4 +1,5 @@
-"""Who may call what: token scopes on top of the same role rules as the browser UI."""
+"""Who may call what: token scopes on top of the same role rules as the browser UI
+(the role rules: each app's api.py)."""
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -25,22 +26,3 @@ class TokenScopes(BasePermission):
             return True
         self.message = _("This token lacks the scope “%(scope)s”.") % {"scope": scope}
         return False
-
-
-class SalesActions(BasePermission):
-    """Marketing sees follow-ups but does not log sales actions (as in the UI: 403)."""
-
-    message = _("Marketing does not log sales actions.")
-
-    def has_permission(self, request, view):
-        return request.method in SAFE_METHODS or not request.user.is_marketing
-
-
-class CampaignEditors(BasePermission):
-    """Campaigns and info material are written by marketing and administrators."""
-
-    message = _("Only marketing and administrators edit campaigns and info material.")
-
-    def has_permission(self, request, view):
-        user = request.user
-        return request.method in SAFE_METHODS or user.is_marketing or user.is_admin_role

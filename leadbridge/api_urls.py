@@ -14,7 +14,7 @@ from integrations.api import (
     WebhookDeliveryViewSet,
     WebhookSubscriptionViewSet,
 )
-from integrations.errors import not_found, problem_type
+from leadbridge.api.errors import not_found, problem_type
 from leads.api import LeadViewSet
 from privacy.api import PrivacyEraseView, PrivacyExportView
 
@@ -47,7 +47,7 @@ urlpatterns = [
         name="docs",
     ),
     *router.urls,
-    # What a problem's `type` stands for (integrations.errors).
+    # What a problem's `type` stands for (leadbridge.api.errors).
     path("problems/<slug:code>", problem_type, name="problem-type"),
     # Anything else under /api/v1/ answers a JSON 404, not the HTML page.
     re_path(r"^[\s\S]*$", not_found),  # [\s\S]: paths with a newline too

@@ -87,7 +87,7 @@ class OutageMiddleware:
             exception,
         )
         if request.path.startswith("/api/"):
-            from integrations.errors import problem_response
+            from leadbridge.api.errors import problem_response
 
             response = problem_response(request, status_code=503, code="service_unavailable")
         else:

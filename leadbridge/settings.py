@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "leadbridge.api",
     "accounts",
     "campaigns",
     "leads",
@@ -68,11 +69,11 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     # /api/: English unless Accept-Language asks for German (the UI stays German).
-    "integrations.locale.ApiLanguageMiddleware",
+    "leadbridge.api.locale.ApiLanguageMiddleware",
     # /api/: a query parameter the operation's schema does not list is a 400.
-    "integrations.filters.KnownQueryParamsMiddleware",
+    "leadbridge.api.filters.KnownQueryParamsMiddleware",
     # /api/: a 201 names what it made in Location.
-    "integrations.schema.CreatedLocationMiddleware",
+    "leadbridge.api.schema.CreatedLocationMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -84,7 +85,7 @@ MIDDLEWARE = [
     # Turns a locked-out log-in into the lockout page (AXES_LOCKOUT_CALLABLE).
     "axes.middleware.AxesMiddleware",
     # RateLimit-* headers from the API throttle's count.
-    "integrations.throttling.RateLimitHeaders",
+    "leadbridge.api.throttling.RateLimitHeaders",
 ]
 
 ROOT_URLCONF = "leadbridge.urls"
@@ -337,16 +338,16 @@ REST_FRAMEWORK = {
         "integrations.permissions.TokenScopes",
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["integrations.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["leadbridge.api.parsers.BoundedJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": [
-        "integrations.filters.SingleValuedParams",
+        "leadbridge.api.filters.SingleValuedParams",
         "django_filters.rest_framework.DjangoFilterBackend",
-        "integrations.filters.StrictOrdering",
+        "leadbridge.api.filters.StrictOrdering",
     ],
-    "DEFAULT_PAGINATION_CLASS": "integrations.pagination.Cursor",
-    "EXCEPTION_HANDLER": "integrations.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["integrations.throttling.TokenRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "leadbridge.api.pagination.Cursor",
+    "EXCEPTION_HANDLER": "leadbridge.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["leadbridge.api.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         # Per token (or signed-in user, or address): single requests, bulk requests,
         # and password logins at POST /api/v1/auth/token/.
@@ -356,11 +357,11 @@ REST_FRAMEWORK = {
     },
     "DATETIME_FORMAT": "iso-8601",
     # OPTIONS answers 200 with the Allow header; the schema describes the methods.
-    "DEFAULT_METADATA_CLASS": "integrations.metadata.AllowedMethods",
+    "DEFAULT_METADATA_CLASS": "leadbridge.api.metadata.AllowedMethods",
     "COERCE_DECIMAL_TO_STRING": True,
     # Read by CreateModelMixin for Location: "url" would send an info material's own URL
     # (its download link) as the new resource's address. No serializer here has a
-    # self link, so nothing has this name; integrations.schema.CreatedLocationMiddleware
+    # self link, so nothing has this name; leadbridge.api.schema.CreatedLocationMiddleware
     # sets Location on a 201.
     "URL_FIELD_NAME": "self_url",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -417,7 +418,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True, "displayOperationId": False},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "integrations.schema.document_errors",
+        "leadbridge.api.schema.document_errors",
     ],
     "ENUM_NAME_OVERRIDES": {
         "ChannelEnum": "campaigns.models.Channel",

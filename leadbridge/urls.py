@@ -22,5 +22,5 @@ urlpatterns = [
 ]
 
 # Under /api/ these answer RFC 9457 problems; elsewhere Django's pages.
-handler400 = "integrations.errors.bad_request"
-handler500 = "integrations.errors.server_error"
+handler400 = "leadbridge.api.errors.bad_request"
+handler500 = "leadbridge.api.errors.server_error"

@@ -36,8 +36,10 @@ from accounts.models import Role, Team, User
 from campaigns.models import Campaign, Channel, InfoMaterial
 from followups.models import Escalation
 from integrations import intake
-from integrations.errors import Conflict, FieldsForbidden, IdempotencyKeyReused
-from integrations.fields import (
+from integrations.services import IdempotencyMismatch, idempotency_claim, idempotency_fingerprint
+from leadbridge import lookups
+from leadbridge.api.errors import Conflict, FieldsForbidden, IdempotencyKeyReused
+from leadbridge.api.fields import (
     ApiModelSerializer,
     ApiSerializer,
     IdField,
@@ -47,10 +49,8 @@ from integrations.fields import (
     StrictEmailField,
     StrictRegexField,
 )
-from integrations.filters import MomentFilter, StrictFilterSet, single_valued
-from integrations.pagination import SyncCursor
-from integrations.services import IdempotencyMismatch, idempotency_claim, idempotency_fingerprint
-from leadbridge import lookups
+from leadbridge.api.filters import MomentFilter, StrictFilterSet, single_valued
+from leadbridge.api.pagination import SyncCursor
 
 from .models import (
     RECEIVED_FLOOR,
@@ -232,17 +232,6 @@ class LeadInSerializer(ApiSerializer):
         required=False,
         help_text=_("Team leads and administrators only: route within this team."),
     )
-
-
-def _intake_out() -> LeadIntakeResultSerializer:
-    """One instance per process: building a ModelSerializer's fields costs more than using them."""
-    global _INTAKE_OUT
-    if _INTAKE_OUT is None:
-        _INTAKE_OUT = LeadIntakeResultSerializer()
-    return _INTAKE_OUT
-
-
-_INTAKE_OUT = None
 
 
 class LeadIntakeSerializer(LeadInSerializer):
@@ -481,7 +470,7 @@ def _campaigns(ids: set, fetch) -> dict:
 
 def validate_leads_in(items: list, *, user, now) -> tuple[list[tuple[int, dict]], dict[int, dict]]:
     """Check each lead on its own: ([(index, data)], {index: {field: message}})."""
-    from integrations.errors import flatten
+    from leadbridge.api.errors import flatten
 
     check = _item_check()
     parsed: list[tuple[int, dict]] = []
@@ -766,7 +755,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     lookup_value_regex = r"\d+"
     filterset_class = LeadFilter
     pagination_class = SyncCursor  # ?updated_after= pages by (updated_at, id)
-    throttle_scope = None  # "bulk" for the bulk action (integrations.throttling)
+    throttle_scope = None  # "bulk" for the bulk action (leadbridge.api.throttling)
     ordering_fields = ["id", "received_at", "created_at"]
     ordering = ["-id"]
 
@@ -780,7 +769,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             )
         lead.intake = result
         return Response(
-            _intake_out().to_representation(lead),
+            LeadIntakeResultSerializer(lead).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -823,7 +812,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                         return _replayed(
                             self._intake_response(claim.lead, "existing", created=False)
                         )
-                    # Location: integrations.schema.CreatedLocationMiddleware, as for the first.
+                    # Location: leadbridge.api.schema.CreatedLocationMiddleware, as for the first.
                     return _replayed(Response(claim.response_body, status=claim.response_status))
             valid, invalid = validate_leads_in([body], user=user, now=now)
             if invalid:
@@ -902,7 +891,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         summary="Change a lead: contact details, stage, owner",
         request=LeadUpdateSerializer,
         parameters=[IF_MATCH_PARAM],
-        # 412 with the other error answers: integrations.schema (from If-Match).
+        # 412 with the other error answers: leadbridge.api.schema (from If-Match).
         responses={200: LeadSerializer},
         description=(
             "Every field is optional and all succeed or none. Contact changes are one "

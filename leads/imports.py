@@ -1253,7 +1253,7 @@ class _Span:
     @staticmethod
     def _one_interval(calendar, a: datetime, b: datetime) -> bool:
         """a and b lie in the same open stretch of office hours."""
-        from followups.calendar import TZ
+        from leadbridge.calendar import TZ
 
         a_local, b_local = a.astimezone(TZ), b.astimezone(TZ)
         return (
@@ -1267,7 +1267,7 @@ class _Pending:
     """New leads of a chunk waiting to be written together, as lead_receive would write them.
 
     Rows are plain dicts with each model's defaults, so nothing is built twice.
-    The follow-ups come from followups.services.initial_followups, computed once
+    The follow-ups come from followups.deadlines.initial_followups, computed once
     per lead "shape" — what they depend on: received_at, material asked for (and
     whether printed), wants_call, channel, team (calendar), policy — and copied to
     every lead of that shape with its own lead and assignee. Fair scans share a
@@ -1324,7 +1324,7 @@ class _Pending:
         return new
 
     def _policy(self, values: dict):
-        from followups.services import sla_policy_for
+        from followups.deadlines import sla_policy_for
 
         key = (values["campaign_id"], values["channel"])
         if key not in self._policies:
@@ -1334,8 +1334,8 @@ class _Pending:
         return self._policies[key]
 
     def _followup_shape(self, new: _NewLead, policy) -> list[dict]:
+        from followups.deadlines import calendar_for, initial_followups
         from followups.models import FollowUp
-        from followups.services import calendar_for, initial_followups
 
         values = new.values
         material = self.first_material() if values["requested_material_id"] else None
@@ -1522,7 +1522,7 @@ class _Pending:
         values["material_on_time"] = at <= material["overdue_at"]
 
     def _calendar(self, team):
-        from followups.services import calendar_for
+        from followups.deadlines import calendar_for
 
         key = team.pk if team else None
         if key not in self._calendars:
@@ -1531,8 +1531,8 @@ class _Pending:
 
     def _dispatch(self, new: _NewLead, policy, defaults: dict, written: datetime) -> dict | None:
         """Close the send-material follow-up as emailed; the call-back it books, if any."""
+        from followups.deadlines import followup_build
         from followups.models import FollowUp
-        from followups.services import followup_build
 
         at = new.sent_at
         material = self._open_material(new.followups)

@@ -139,7 +139,7 @@ class LeadQuerySet(models.QuerySet):
         """As save() does through auto_now: updated_at moves with every write.
 
         It is the clock at the write, not the business time a service was given:
-        GET /api/v1/leads/?updated_after= (integrations.pagination.SyncCursor) trusts a
+        GET /api/v1/leads/?updated_after= (leadbridge.api.pagination.SyncCursor) trusts a
         stamp to be read just before its transaction writes.
         """
         kwargs.setdefault("updated_at", timezone.now())
@@ -273,7 +273,7 @@ class Lead(models.Model):
             # Duplicate checks look keys up by equality only: no second, LIKE-able copy
             # (varchar_pattern_ops) as db_index=True would add.
             models.Index(fields=["dedup_key"], name="lead_dedup_key"),
-            # GET /api/v1/leads/?updated_after= (integrations.pagination.SyncCursor):
+            # GET /api/v1/leads/?updated_after= (leadbridge.api.pagination.SyncCursor):
             # changes in (updated_at, id) order.
             models.Index(fields=["updated_at", "id"], name="lead_updated"),
             # GET /api/v1/leads/?email= : iexact is UPPER(email) = UPPER(%s) on PostgreSQL.

@@ -262,7 +262,7 @@ def lead_receive(
     A match by identity is handled as `on_duplicate` says, among the leads the
     actor may see (a lead outside the actor's scope is never written to or named).
     """
-    from followups.services import followups_create_for_lead
+    from followups.deadlines import followups_create_for_lead
     from integrations.services import webhook_lead_event
 
     fields = dict(data)
@@ -358,7 +358,7 @@ def lead_receive(
 
 def _initial_followups(lead: Lead) -> tuple:
     """(policy, the lead's initial follow-ups with their deadlines), unsaved and unassigned."""
-    from followups.services import initial_followups, sla_policy_for
+    from followups.deadlines import initial_followups, sla_policy_for
 
     policy = sla_policy_for(lead=lead)
     return policy, initial_followups(lead=lead, policy=policy)
@@ -382,7 +382,7 @@ def _insert_lead_with_followups(
     `initial` (_initial_followups) was computed before the rep was chosen: the
     follow-ups are assigned to the lead's owner here.
     """
-    from followups.services import followup_created_entry, followups_create_for_lead
+    from followups.deadlines import followup_created_entry, followups_create_for_lead
 
     policy, followups = initial
     kinds = [followup.kind for followup in followups]
@@ -603,8 +603,9 @@ def lead_qualify(
     *, lead: Lead, by: User, at: datetime, next_step: str, due_at: datetime, note: str = ""
 ):
     """The lead becomes an Interessent with an agreed next step on a date."""
+    from followups.deadlines import followup_build, sla_policy_for
     from followups.models import FollowUp
-    from followups.services import followup_build, followup_schedule, lead_stage_set, sla_policy_for
+    from followups.services import followup_schedule, lead_stage_set
 
     lead = _lock(lead)
     if lead.stage != Stage.LEAD:

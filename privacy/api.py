@@ -10,13 +10,13 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from integrations.fields import (
+from leadbridge.api.fields import (
     ApiSerializer,
     StrictCharField,
     StrictEmailField,
     StrictIntegerField,
 )
-from integrations.filters import single_valued
+from leadbridge.api.filters import single_valued
 from leads.models import Lead
 
 from . import services
@@ -32,7 +32,7 @@ class PrivacyOfficers(BasePermission):
 class SubjectSerializer(ApiSerializer):
     """Query parameters (strings): the export's."""
 
-    # The schema's request body needs one of them (integrations.schema).
+    # The schema's request body needs one of them (leadbridge.api.schema).
     requires_one_of = ("email", "lead")
 
     email = serializers.EmailField(

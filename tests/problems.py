@@ -1,4 +1,4 @@
-"""Reading the API's RFC 9457 problem answers in tests (integrations.errors)."""
+"""Reading the API's RFC 9457 problem answers in tests (leadbridge.api.errors)."""
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "code", "errors"}
 

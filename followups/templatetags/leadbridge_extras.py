@@ -24,7 +24,7 @@ def business_late(followup, now) -> str:
     """How late an open follow-up is, in its team's business time ("2 business days 3 h")."""
     from django.utils.translation import gettext, ngettext
 
-    from followups.services import calendar_for
+    from followups.deadlines import calendar_for
 
     calendar = calendar_for(team=followup.lead.team)
     minutes = max(calendar.business_minutes_between(followup.overdue_at, now), 0)

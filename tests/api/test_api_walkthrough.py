@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from integrations import pagination
 from integrations.models import WebhookSubscription
 from integrations.services import webhook_deliveries_send
+from leadbridge.api import pagination
 
 from .test_webhooks import Receiver
 

@@ -136,7 +136,7 @@ def test_the_redis_throttle_counts_in_one_window_across_processes(settings):
 
     from django.core.cache import caches
 
-    from integrations.throttling import _hit
+    from leadbridge.api.throttling import _hit
 
     if not settings.REDIS_URL:
         pytest.skip("needs REDIS_URL")

@@ -6,7 +6,7 @@ from datetime import datetime
 import pytest
 
 from accounts.models import User
-from followups.calendar import TZ
+from leadbridge.calendar import TZ
 from leads.models import Lead, LeadEvent, Source
 from leads.services import OnDuplicate, lead_receive
 

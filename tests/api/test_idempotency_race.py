@@ -60,7 +60,7 @@ def test_two_requests_with_one_external_id_at_once_make_one_lead(
 ):
     import followups.services
 
-    _slow(monkeypatch, followups.services, "followups_create_for_lead")
+    _slow(monkeypatch, followups.deadlines, "followups_create_for_lead")
     clients = [api_client(marketer), api_client(marketer)]
     answers = _both_at_once(
         [
@@ -78,7 +78,7 @@ def test_a_bulk_request_racing_a_single_one_for_an_external_id_makes_one_lead(
 ):
     import followups.services
 
-    _slow(monkeypatch, followups.services, "followups_create_for_lead")
+    _slow(monkeypatch, followups.deadlines, "followups_create_for_lead")
     single, bulk = api_client(marketer), api_client(marketer)
     items = [
         lead_payload(campaign, external_id=f"form-{i}", email=f"r{i}@example.com")

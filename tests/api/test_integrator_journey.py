@@ -7,10 +7,10 @@ from datetime import datetime
 import pytest
 from rest_framework.test import APIClient
 
-from followups.calendar import TZ
 from followups.tasks import sweep_overdue_task
 from integrations.services import webhook_deliveries_send, webhook_verify
 from integrations.tasks import deliver_webhooks_task
+from leadbridge.calendar import TZ
 
 from .test_webhooks import Receiver
 

@@ -10,7 +10,6 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext, override_settings
 
-from followups.calendar import TZ
 from followups.services import sweep_overdue
 from integrations import services
 from integrations.models import WebhookDelivery, WebhookSubscription
@@ -19,6 +18,7 @@ from integrations.services import (
     webhook_subscription_create,
     webhook_verify,
 )
+from leadbridge.calendar import TZ
 from leads.services import lead_decide
 
 from ..concurrency import at_once

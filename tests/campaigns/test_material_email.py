@@ -12,8 +12,8 @@ from django.db import transaction
 
 from campaigns.models import MaterialEmail
 from campaigns.services import material_emails_send
-from followups.calendar import TZ
 from followups.services import material_dispatch
+from leadbridge.calendar import TZ
 
 from ..factories import InfoMaterialFactory, receive_lead
 

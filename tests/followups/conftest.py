@@ -5,8 +5,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from followups.calendar import TZ
 from followups.services import call_log, material_dispatch
+from leadbridge.calendar import TZ
 from leads.models import Lead
 from leads.services import lead_decide
 

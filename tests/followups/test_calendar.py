@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from followups.calendar import TZ, BusinessCalendar, BusinessDuration
+from leadbridge.calendar import TZ, BusinessCalendar, BusinessDuration
 
 BAVARIA = BusinessCalendar("DE-BY")
 BERLIN = BusinessCalendar("DE-BE")
@@ -214,8 +214,8 @@ def test_deadline_shifts_give_the_deadlines_of_the_plain_computation(
 ):
     from datetime import UTC
 
+    from followups.deadlines import RULES, DeadlineShifts, _set_deadlines
     from followups.models import FollowUp, SlaPolicy
-    from followups.services import RULES, DeadlineShifts, _set_deadlines
 
     due_field, overdue_field = RULES[rule]
     policy = SlaPolicy(pk=1, name="P", warn_before=warn, escalate_after=escalate)

@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 
 from followups import metrics, rollup
-from followups.calendar import TZ, BusinessCalendar
 from followups.models import FollowUp
+from leadbridge.calendar import TZ, BusinessCalendar
 from leads.models import Lead, LeadEvent, Stage
 
 from .conftest import NOW

@@ -5,9 +5,9 @@ from datetime import datetime
 import pytest
 
 from campaigns.models import Channel, InfoMaterial
-from followups.calendar import TZ
 from followups.models import FollowUp, SlaPolicy
 from followups.services import followups_recompute, material_dispatch
+from leadbridge.calendar import TZ
 
 from ..factories import InfoMaterialFactory, receive_lead
 

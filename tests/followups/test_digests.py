@@ -5,8 +5,8 @@ from datetime import datetime, timedelta
 import pytest
 from django.core import mail
 
-from followups.calendar import TZ
-from followups.services import daily_digest_send, weekly_summary_send
+from followups.notifications import daily_digest_send, weekly_summary_send
+from leadbridge.calendar import TZ
 
 from ..factories import receive_lead
 

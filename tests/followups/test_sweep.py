@@ -9,14 +9,10 @@ from django.core import mail
 
 from accounts.models import Role
 from followups import services
-from followups.calendar import TZ
 from followups.models import Escalation, FollowUp, Notification
-from followups.services import (
-    followup_complete,
-    material_dispatch,
-    notification_emails_send,
-    sweep_overdue,
-)
+from followups.notifications import notification_emails_send
+from followups.services import followup_complete, material_dispatch, sweep_overdue
+from leadbridge.calendar import TZ
 from leads.models import LeadEvent
 
 from ..concurrency import at_once

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from followups.deadlines import initial_followups, sla_policy_for
 from followups.models import Escalation, FollowUp, Notification
-from followups.services import initial_followups, sla_policy_for
 from leads.models import Lead
 
 from ..factories import UserFactory

@@ -15,8 +15,8 @@ from django.utils import timezone, translation
 
 from accounts.models import Role, RoutingRule
 from campaigns.models import Channel, MaterialEmail
-from followups.calendar import TZ
 from followups.models import FollowUp, SlaPolicy
+from leadbridge.calendar import TZ
 from leads.imports import ImportOptions, _Chunk, parse_rows
 from leads.models import Lead, LeadEvent
 from tests.factories import (
@@ -426,7 +426,7 @@ def test_the_span_shares_a_dispatch_computation_only_where_business_time_runs_wi
     when, shared
 ):
     """_Span computes the deadlines twice per chunk, not per row, only where that is exact."""
-    from followups.services import calendar_for, deadlines_for
+    from followups.deadlines import calendar_for, deadlines_for
     from leads.imports import _Span
 
     calendar = calendar_for(team=None)

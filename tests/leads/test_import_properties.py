@@ -170,7 +170,7 @@ _INSTANTS = st.integers(min_value=0, max_value=4 * 60 * 60 * 10**6).map(
 def test_a_chunks_business_minutes_equal_the_calendars_for_every_row(starts, chunks, data):
     """_Span.minutes answers from what earlier chunks found (the shared cache) only where
     the calendar agrees: for any chunk ranges, in any order, at any instant inside them."""
-    from followups.services import calendar_for
+    from followups.deadlines import calendar_for
     from leads.imports import _Span
 
     calendar = calendar_for(team=None)

@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import Channel
-from followups.calendar import TZ
+from followups.deadlines import followups_create_for_lead
 from followups.models import FollowUp
-from followups.services import followups_create_for_lead
+from leadbridge.calendar import TZ
 from leads import services
 from leads.models import Lead, LeadEvent, Source
 from leads.services import OnDuplicate, lead_receive

@@ -7,9 +7,9 @@ from django.core import mail
 
 from accounts.models import Role
 from campaigns.services import material_emails_send
-from followups.calendar import TZ
 from followups.models import FollowUp
 from followups.services import FollowUpAlreadyDone, call_log, material_dispatch
+from leadbridge.calendar import TZ
 from leads.models import Lead, LeadEvent, Stage
 from leads.services import LeadChanged, lead_decide, lead_move, lead_qualify, leads_reassign
 

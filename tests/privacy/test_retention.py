@@ -10,9 +10,9 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from django.utils import timezone
 
-from followups.calendar import TZ
 from integrations.models import Event, WebhookDelivery
 from integrations.services import webhook_subscription_create
+from leadbridge.calendar import TZ
 from leads.models import ImportJob, Lead, Stage
 from leads.services import lead_decide
 from privacy.models import ErasedLead, ErasureLog, RetentionPolicy, Suppression

@@ -3,7 +3,8 @@ from datetime import datetime
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from followups.services import notification_emails_send, sweep_overdue
+from followups.notifications import notification_emails_send
+from followups.services import sweep_overdue
 
 
 def _parse_now(value: str) -> datetime:

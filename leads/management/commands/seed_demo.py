@@ -49,17 +49,17 @@ from faker import Faker
 
 from accounts.models import Role, RoutingRule, Team, User
 from campaigns.models import Campaign, Channel, InfoMaterial, MaterialEmail
-from followups.calendar import TZ, BusinessCalendar
+from followups.deadlines import calendar_for
 from followups.models import Escalation, FollowUp, Notification, SlaPolicy
 from followups.services import (
     CallOutcome,
-    calendar_for,
     call_log,
     followup_complete,
     material_dispatch,
     sweep_overdue,
 )
 from integrations.intake import leads_receive_bulk
+from leadbridge.calendar import TZ, BusinessCalendar
 from leads.models import (
     CLOSED_STAGES,
     Decision,

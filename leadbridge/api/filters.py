@@ -142,9 +142,9 @@ class SingleValuedParams(BaseFilterBackend):
 class KnownQueryParamsMiddleware:
     """An API request with a query parameter its operation does not list answers 400.
 
-    As unknown body fields do (integrations.fields.StrictFieldsMixin): a misspelt
+    As unknown body fields do (leadbridge.api.fields.StrictFieldsMixin): a misspelt
     filter must not quietly answer the whole list. The accepted names come from
-    the OpenAPI schema itself (integrations.schema.operation_query_parameters), so
+    the OpenAPI schema itself (leadbridge.api.schema.operation_query_parameters), so
     the two cannot drift apart. Paths outside the schema (the schema and docs
     pages, unknown URLs) are left to their views.
     """

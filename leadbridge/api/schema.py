@@ -1,6 +1,6 @@
 """OpenAPI post-processing: every operation documents the error answers it can give.
 
-All error bodies share one schema (integrations.errors), so they are added here
+All error bodies share one schema (leadbridge.api.errors), so they are added here
 once instead of on each view.
 """
 
@@ -195,12 +195,12 @@ class BlankableFormatExtension(OpenApiSerializerFieldExtension):
 class StrictRequestBodyExtension(OpenApiSerializerExtension):
     """Request bodies of strict serializers say what the server does: no other properties.
 
-    (integrations.fields.StrictFieldsMixin answers 400 "Unknown field." for any key
+    (leadbridge.api.fields.StrictFieldsMixin answers 400 "Unknown field." for any key
     it does not declare.) A serializer whose validate() needs at least one of some
     optional fields names them in `requires_one_of`: the body schema says so as anyOf.
     """
 
-    target_class = "integrations.fields.StrictFieldsMixin"
+    target_class = "leadbridge.api.fields.StrictFieldsMixin"
     match_subclasses = True
 
     def map_serializer(self, auto_schema, direction):
@@ -221,7 +221,7 @@ def query_parameters() -> tuple[dict, list, set]:
     """({(path, method): names}, [(path regex, path)], {literal paths}) from the schema.
 
     Built once per process from the same generator as /api/v1/schema/, so the server
-    accepts exactly the parameters the schema lists (integrations.filters).
+    accepts exactly the parameters the schema lists (leadbridge.api.filters).
     """
     from drf_spectacular.generators import SchemaGenerator  # imports DRF's views: not at load
 

@@ -14,7 +14,7 @@ is fixed per type, `detail` says what happened this time. `errors` lists one
 entry per problem with a field: a dotted path into the body (list items by
 index, `leads.3.email`), a query parameter or a header; `field` is null when
 the error concerns the request as a whole. Titles and messages follow
-Accept-Language (English by default, integrations.locale).
+Accept-Language (English by default, leadbridge.api.locale).
 """
 
 from http import HTTPStatus

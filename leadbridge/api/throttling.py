@@ -18,8 +18,6 @@ from leadbridge import outages
 from leadbridge.client import client_ip
 from leadbridge.outages import CACHE_ERRORS
 
-from .models import ApiToken
-
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 RATE_LIMIT_KEY = "leadbridge.rate_limit"
 
@@ -81,7 +79,7 @@ class TokenRateThrottle(BaseThrottle):
         if not rate:
             return True
         limit, period = parse_rate(rate)
-        if isinstance(request.auth, ApiToken):
+        if request.auth is not None:  # a token (integrations.authentication): per token
             who = f"t{request.auth.pk}"
         elif request.user and request.user.is_authenticated:
             who = f"u{request.user.pk}"
