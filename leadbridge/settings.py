@@ -103,7 +103,10 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "followups.context_processors.notifications",
+                "leadbridge.ui.navigation",
             ],
+            # The design system's tags and filters (icon, money): leadbridge/ui.py.
+            "libraries": {"ui": "leadbridge.ui"},
         },
     },
 ]
@@ -142,6 +145,8 @@ LANGUAGES = [("de", _("German")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Europe/Berlin"
 USE_I18N = True
+# One date/time format per language (German 07.12.2026 14:06, English 7 Dec 2026 14:06).
+FORMAT_MODULE_PATH = ["leadbridge.formats"]
 USE_TZ = True
 
 STATIC_URL = "static/"

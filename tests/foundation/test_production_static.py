@@ -24,7 +24,8 @@ PRODUCTION_STATIC = {
     "WHITENOISE_USE_FINDERS": False,
     "WHITENOISE_AUTOREFRESH": False,
 }
-ASSET = re.compile(r'(?:src|href)="(/static/[^"]+)"')
+# The file, without the #fragment an icon's <use href="sprite.svg#name"> carries.
+ASSET = re.compile(r'(?:src|href)="(/static/[^"#]+)[^"]*"')
 
 
 @pytest.fixture(scope="module")
