@@ -59,7 +59,7 @@ from followups.services import (
     material_dispatch,
     sweep_overdue,
 )
-from integrations.intake import leads_receive_bulk
+from leads.intake import leads_receive
 from leads.models import (
     CLOSED_STAGES,
     Decision,
@@ -70,7 +70,7 @@ from leads.models import (
     Source,
     Stage,
 )
-from leads.services import OnDuplicate, lead_decide, lead_move, lead_qualify
+from leads.services import lead_decide, lead_move, lead_qualify
 
 DEMO_PASSWORD = "leadbridge-demo"
 SEED = 2026
@@ -886,10 +886,13 @@ class DemoSeeder:
         }
         data["message"] = data.get("message", "").replace("{n}", f"{first} {last}")
         # Form leads consented; the others (fair scans, coupons, calls) are enquiries.
+        # Before the go-live nobody kept a record of consent: material went out by hand.
         data["lawful_basis"] = LawfulBasis.CONTRACT
-        if campaign.channel in {Channel.WEBSITE, Channel.NEWSLETTER, Channel.WEBINAR}:
-            # str(): the bulk intake's COPY writer on PostgreSQL cannot write a lazy
-            # translation (the ORM would).
+        if received_at >= self.go_live and campaign.channel in {
+            Channel.WEBSITE,
+            Channel.NEWSLETTER,
+            Channel.WEBINAR,
+        }:
             data["consent_text"] = str(campaign.consent_text_for("de"))
             data["consent_language"] = "de"
             data["consent_at"] = received_at
@@ -977,14 +980,12 @@ class DemoSeeder:
 
     def _receive(self, specs: list[LeadSpec]) -> None:
         """Receive a batch through the bulk intake, then plan what happens to each lead."""
-        results = leads_receive_bulk(
-            items=[(i, {**spec.data, "campaign": spec.campaign}) for i, spec in enumerate(specs)],
+        results = leads_receive(
+            items=[{**spec.data, "campaign": spec.campaign} for spec in specs],
             source=Source.DEMO,
             now=specs[0].intake_at,
-            actor=None,
-            on_duplicate=OnDuplicate.CREATE,
         )
-        ids = [results[i][1] for i in range(len(specs))]
+        ids = [result.lead.pk for result in results]
         leads = Lead.objects.select_related("team", "campaign", "requested_material").in_bulk(ids)
         followups: dict[int, dict[str, FollowUp]] = {pk: {} for pk in ids}
         for followup in FollowUp.objects.filter(lead_id__in=ids).select_related("policy"):
@@ -1006,8 +1007,14 @@ class DemoSeeder:
         self.owners[lead.pk] = lead.owner_id
         for followup in followups.values():
             followup.lead = lead
-        if FollowUp.Kind.MATERIAL in followups:
-            self._plan_material(followups[FollowUp.Kind.MATERIAL], plan)
+        material = followups.get(FollowUp.Kind.MATERIAL)
+        if material is not None and material.completed_at is not None:
+            # Digital material with consent went out at intake (leads.intake); the
+            # call-back it booked runs from then.
+            plan.material_at = material.completed_at
+            self._plan_callback(followups[FollowUp.Kind.CALLBACK], plan, start=plan.material_at)
+        elif material is not None:
+            self._plan_material(material, plan)
         elif FollowUp.Kind.CALLBACK in followups:
             self._plan_callback(followups[FollowUp.Kind.CALLBACK], plan, start=plan.base)
         self._plan_decision(lead, followups.get(FollowUp.Kind.DECISION), plan)
@@ -1051,7 +1058,6 @@ class DemoSeeder:
     def _plan_material(self, material: FollowUp, plan: LeadPlan) -> None:
         rng, cal, base = self.rng, plan.calendar, plan.base
         printed = material.rule == "material_printed"
-        auto = False
         if plan.before:
             outcome = self._draw("material before", BEFORE_MATERIAL)
             if outcome == "three_weeks":  # the field study's three weeks
@@ -1067,10 +1073,6 @@ class DemoSeeder:
                 at = cal.add_minutes(material.overdue_at, rng.randint(OFFICE_DAY, 10 * OFFICE_DAY))
             else:
                 return  # never sent
-        elif not printed and plan.lead.consent_at and plan.lead.email:
-            # What the product promises (campaigns: material_autosend): digital material
-            # goes out at once when the lead gave an address and consent.
-            at, auto = base, True
         elif plan.forgotten:
             return
         elif not printed:  # no consent (a fair scan): a rep sends it, late by design
@@ -1088,7 +1090,7 @@ class DemoSeeder:
             else:
                 return  # still lying on someone's desk
         plan.material_at = at
-        self._schedule(at, self._dispatch, material, auto, lead=material.lead_id)
+        self._schedule(at, self._dispatch, material, lead=material.lead_id)
 
     def _plan_callback(self, callback: FollowUp, plan: LeadPlan, *, start: datetime) -> None:
         """When the calls happen; each is logged on whatever call-back is open by then."""
@@ -1169,14 +1171,14 @@ class DemoSeeder:
 
     # --- the actions, run in time order ---------------------------------------------
 
-    def _dispatch(self, at: datetime, material: FollowUp, auto: bool) -> None:
+    def _dispatch(self, at: datetime, material: FollowUp) -> None:
         plan = self.plans[material.lead_id]
         if plan.stage in CLOSED_STAGES:  # rejected or closed meanwhile: nothing to send
             return
         lead = self._current(plan)  # the call-back goes to whoever owns the lead now
         callback = material_dispatch(
             followup=material,
-            by=None if auto else self._user_by_pk(lead.owner_id),
+            by=self._user_by_pk(lead.owner_id),
             at=at,
             postal=material.rule == "material_printed",
         )
