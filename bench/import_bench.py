@@ -44,6 +44,7 @@ from accounts.models import Role, Team, User  # noqa: E402
 from campaigns.models import Campaign, InfoMaterial, MaterialEmail  # noqa: E402
 from followups.models import FollowUp  # noqa: E402
 from leads import imports, tasks  # noqa: E402
+from leads.intake.writers import CopyWriter, OrmWriter  # noqa: E402
 from leads.models import ImportJob, Lead, LeadEvent  # noqa: E402
 
 settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -131,87 +132,14 @@ def remove_floor_rows() -> None:
             cursor.execute(f"VACUUM ANALYZE {model._meta.db_table}")
 
 
-def floor_copy(n: int) -> float:
-    """The write alone, as the import does it: n leads, 2n follow-ups and 4n timeline rows
-    through COPY (leads.imports._insert), with every model default filled in, then removed."""
+def floor(n: int, writer) -> float:
+    """The write alone, through one of the intake's writers (leads/intake/writers.py):
+    n leads, 2n follow-ups and 4n timeline rows, then removed."""
     team = Team.objects.get(name="Bench")
     rep = User.objects.filter(team=team).first()
     start = time.perf_counter()
     with transaction.atomic():
-        lead_defaults = imports._defaults(Lead)
         leads = [
-            {
-                **lead_defaults,
-                "channel": "trade_fair",
-                "source": "import",
-                "contact_name": f"Floor {i}",
-                "email": f"f{i}@example.com",
-                "received_at": NOW,
-                "owner_id": rep.pk,
-                "team_id": team.pk,
-                "dedup_key": f"e:f{i}@example.com",
-                "created_at": NOW,
-                "updated_at": NOW,
-            }
-            for i in range(n)
-        ]
-        lead_ids = imports._insert(Lead, leads)
-        followup_defaults = imports._defaults(FollowUp)
-        followups = [
-            {
-                **followup_defaults,
-                "lead_id": lead_id,
-                "kind": kind,
-                "assignee_id": rep.pk,
-                "starts_at": NOW,
-                "warn_at": NOW,
-                "due_at": NOW,
-                "overdue_at": NOW,
-                "escalate_at": NOW,
-                "created_at": NOW,
-                "updated_at": NOW,
-            }
-            for lead_id in lead_ids
-            for kind in ("material", "decision")
-        ]
-        imports._insert(FollowUp, followups)
-        event_defaults = imports._defaults(LeadEvent)
-        events = [
-            {
-                **event_defaults,
-                "lead_id": f["lead_id"],
-                "followup_id": f["id"],
-                "kind": "followup_created",
-                "at": NOW,
-                "data": {"kind": f["kind"]},
-                "created_at": NOW,
-            }
-            for f in followups
-        ] + [
-            {
-                **event_defaults,
-                "lead_id": lead_id,
-                "kind": kind,
-                "at": NOW,
-                "data": {},
-                "created_at": NOW,
-            }
-            for lead_id in lead_ids
-            for kind in ("received", "assigned")
-        ]
-        imports._insert(LeadEvent, events, pks=False)
-    elapsed = time.perf_counter() - start
-    remove_floor_rows()
-    return elapsed
-
-
-def floor(n: int) -> float:
-    """Bare bulk_create of n leads, 2n follow-ups and 4n timeline rows, then removed."""
-    team = Team.objects.get(name="Bench")
-    rep = User.objects.filter(team=team).first()
-    start = time.perf_counter()
-    leads = Lead.objects.bulk_create(
-        [
             Lead(
                 channel="trade_fair",
                 source="import",
@@ -223,11 +151,9 @@ def floor(n: int) -> float:
                 dedup_key=f"e:f{i}@example.com",
             )
             for i in range(n)
-        ],
-        batch_size=1000,
-    )
-    followups = FollowUp.objects.bulk_create(
-        [
+        ]
+        writer.insert(leads)
+        followups = [
             FollowUp(
                 lead=lead,
                 kind=kind,
@@ -240,27 +166,21 @@ def floor(n: int) -> float:
             )
             for lead in leads
             for kind in ("material", "decision")
-        ],
-        batch_size=2000,
-    )
-    LeadEvent.objects.bulk_create(
-        [
-            LeadEvent(
-                lead_id=f.lead_id,
-                followup=f,
-                kind="followup_created",
-                at=NOW,
-                data={"kind": f.kind},
-            )
-            for f in followups
         ]
-        + [
-            LeadEvent(lead=lead, kind=kind, at=NOW, data={})
-            for lead in leads
-            for kind in ("received", "assigned")
-        ],
-        batch_size=4000,
-    )
+        writer.insert(followups)
+        writer.insert(
+            [
+                LeadEvent(
+                    lead=f.lead, followup=f, kind="followup_created", at=NOW, data={"kind": f.kind}
+                )
+                for f in followups
+            ]
+            + [
+                LeadEvent(lead=lead, kind=kind, at=NOW, data={})
+                for lead in leads
+                for kind in ("received", "assigned")
+            ]
+        )
     elapsed = time.perf_counter() - start
     remove_floor_rows()
     return elapsed
@@ -273,8 +193,8 @@ print(
     f"material {args.material}"
 )
 
-floor_s = floor(args.rows)
-copy_s = floor_copy(args.rows)
+floor_s = floor(args.rows, OrmWriter())
+copy_s = floor(args.rows, CopyWriter())
 
 start = time.perf_counter()
 job = imports.import_start(campaign=campaign, name="messe-scans.csv", data=data, by=None, now=NOW)

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Role, Team, User
 from followups.forms import DateTimeLocalInput, IdField, QueryFilterForm
 from followups.models import SlaPolicy
-from leads.imports import TARGETS
+from leads.import_files import TARGETS
 from leads.models import (
     RECEIVED_FLOOR,
     ImportJob,
@@ -521,7 +521,7 @@ class ImportMappingForm(forms.Form):
         return day
 
     def clean(self):
-        from leads.imports import mapping_problems
+        from leads.import_files import mapping_problems
 
         data = super().clean()
         mapping: dict[str, int] = {}

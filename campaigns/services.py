@@ -22,7 +22,6 @@ from accounts.models import Role, Team, User
 from followups.models import FollowUp, SlaPolicy
 from leadbridge import outbox
 from leads.models import Lead, LeadEvent, RejectReason, Stage
-from leads.services import Intake, OnDuplicate, lead_receive
 
 from .models import Campaign, Channel, InfoMaterial, MaterialEmail, OptInEmail
 
@@ -447,33 +446,6 @@ def campaign_end(*, campaign: Campaign, by: User, now: datetime) -> Campaign:
 # --- intake -------------------------------------------------------------------------
 
 
-def material_autosend(
-    *, lead: Lead, now: datetime, followups: list[FollowUp] | None = None
-) -> FollowUp | None:
-    """Digital material goes out at once (PRODUCT.md defaults) when the lead asked for it,
-    gave an email address and consent; the call-back clock starts with it. Printed
-    material stays a send-material follow-up for sales. Returns the call-back booked."""
-    from followups.services import material_dispatch
-
-    material = lead.requested_material
-    if not (lead.requests_material and lead.email and lead.consent_at and material is not None):
-        return None
-    if material.is_printed:
-        return None
-    if followups is None:
-        followups = list(
-            FollowUp.objects.filter(
-                lead=lead, kind=FollowUp.Kind.MATERIAL, completed_at__isnull=True
-            )
-        )
-    target = next(
-        (f for f in followups if f.kind == FollowUp.Kind.MATERIAL and f.completed_at is None), None
-    )
-    if target is None:
-        return None
-    return material_dispatch(followup=target, by=None, at=now, postal=False)
-
-
 def material_emails_send(*, now: datetime, batch_size: int = 100) -> int:
     """Send the pending material emails (the outbox material_dispatch writes), each at
     most once: rows are claimed (pending → sending) and committed before sending, so a
@@ -544,37 +516,6 @@ def _material_email_send(outgoing: MaterialEmail) -> str:
         log.exception("material email %s: sending failed", outgoing.pk)
         return f"{type(exc).__name__}: {exc}"[:300]
     return ""
-
-
-@transaction.atomic
-def lead_intake(
-    *,
-    campaign: Campaign | None,
-    data: dict,
-    source: str,
-    now: datetime,
-    actor: User | None = None,
-    on_duplicate: str = OnDuplicate.CREATE,
-    allow_suppressed: bool = False,
-) -> Intake:
-    """lead_receive, then the digital material if it may go out now (web form, import, manual).
-
-    An erased person's email raises leads.services.PersonErased (see lead_receive)."""
-    intake = lead_receive(
-        data=data,
-        source=source,
-        now=now,
-        actor=actor,
-        campaign=campaign,
-        on_duplicate=on_duplicate,
-        allow_suppressed=allow_suppressed,
-    )
-    if intake.created:
-        material_autosend(lead=intake.lead, now=now)
-        if intake.lead.marketing_consent_requested_at is not None and intake.lead.email:
-            # Double opt-in: the confirmation email, sent by the worker (opt_in_emails_send).
-            OptInEmail.objects.create(lead=intake.lead, created_at=now)
-    return intake
 
 
 # --- double opt-in for marketing emails ------------------------------------------------

@@ -31,17 +31,16 @@ from followups.models import FollowUp
 from leadbridge import outages
 from leadbridge.client import client_ip
 from leadbridge.outages import CACHE_ERRORS
+from leads.import_files import MAX_BYTES, ImportFileError
 from leads.imports import (
-    MAX_BYTES,
     AlreadyImported,
-    ImportFileError,
     import_configure,
     import_preview,
     import_start,
     issue_report_rows,
 )
+from leads.intake import PersonErased, lead_receive
 from leads.models import ImportJob, Lead, RejectReason, Source
-from leads.services import PersonErased
 
 from . import services
 from .forms import (
@@ -497,7 +496,7 @@ def lead_manual(request):
         data = form.lead_data(language=_form_language(request))
         known = services.duplicate_hint(data=data, user=request.user)
         try:
-            intake = services.lead_intake(
+            intake = lead_receive(
                 campaign=campaign, data=data, source=Source.MANUAL, now=now, actor=request.user
             )
         except PersonErased as exc:
@@ -668,7 +667,7 @@ def _webform(request, key: str, *, embed: bool):
                 now = timezone.now()
                 # The person's own consent, given just now, is a new lawful basis even
                 # if they once asked to be erased (and a visitor must not learn that).
-                intake = services.lead_intake(
+                intake = lead_receive(
                     campaign=campaign,
                     data=form.lead_data(consent_text=consent_text, language=language, now=now),
                     source=Source.WEB_FORM,

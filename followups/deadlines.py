@@ -6,16 +6,14 @@ The queue actions (followups.services) and the intake paths build follow-ups her
 from __future__ import annotations
 
 from dataclasses import dataclass
-from dataclasses import fields as dataclass_fields
-from datetime import datetime, time, timedelta
-from types import SimpleNamespace
+from datetime import datetime
 
 from django.conf import settings
 
 from accounts.models import Team
 from campaigns.models import Channel
 from leadbridge import lookups
-from leadbridge.calendar import TZ, BusinessCalendar, BusinessDuration
+from leadbridge.calendar import BusinessCalendar, BusinessDuration
 from leads.models import Lead, LeadEvent
 
 from .models import FollowUp, SlaPolicy
@@ -114,143 +112,6 @@ def _set_deadlines(followup: FollowUp, *, policy: SlaPolicy, calendar: BusinessC
         setattr(followup, name, value)
 
 
-_LADDER = tuple(f.name for f in dataclass_fields(Deadlines))
-_START = object()  # in a DeadlineShifts segment: the deadline is the start itself
-
-
-class DeadlineShifts:
-    """_set_deadlines for many follow-ups (a bulk intake): the same deadlines, fewer calendar steps.
-
-    For starts within one working day's office hours, every step of a rule's
-    ladder (days keep the clock time; hours and minutes move it) gives the same
-    wall-clock offset from the start, except where a step runs into closed time
-    (a closing, a night, a weekend, a holiday): there the offset only grows as
-    the start gets later. So when two starts of one day have the same offsets,
-    every start between them has them too, and takes them instead of five
-    calendar steps; on a miss, probes towards the day's closing find how far the
-    offsets hold. A start in closed time (night, weekend, holiday) counts from
-    the next opening, or back from the last closing: starts with the same two
-    share one ladder. Starts in a fold, or calendars whose hours come near the
-    DST switches (before 04:00), are computed as usual.
-    tests/followups/test_calendar.py compares this with _set_deadlines.
-    """
-
-    def __init__(self):
-        # (calendar, policy, rule, local date) → (earliest start, latest start, offsets)
-        self._segments: dict[tuple, tuple] = {}
-        # (calendar, policy, rule, next opening, last closing) → ladder, for closed time
-        self._closed_ladders: dict[tuple, tuple] = {}
-        self._last: tuple | None = None
-
-    def set(self, followup: FollowUp, *, policy: SlaPolicy, calendar: BusinessCalendar) -> None:
-        start = followup.starts_at
-        local, closed = self._where(start, calendar)
-        if not (followup.rule and local.fold == 0 and calendar.opens_at >= _EARLIEST_OPENING):
-            _set_deadlines(followup, policy=policy, calendar=calendar)
-            return
-        if closed is not None:
-            self._closed(followup, start, closed, policy=policy, calendar=calendar)
-            return
-        key = (calendar, policy.pk, followup.rule, local.date())
-        segment = self._segments.get(key)
-        if segment is not None and segment[0] <= local <= segment[1]:
-            values = followup.__dict__
-            for name, offset in zip(_LADDER, segment[2], strict=True):
-                if offset is _START:
-                    values[name] = start
-                elif offset is None:
-                    values[name] = None
-                else:
-                    values[name] = local + offset
-            # max(starts_at, …) as deadlines_for takes it (another zone compares instants).
-            if segment[2][0] is not _START and values["warn_at"] <= start:
-                values["warn_at"] = start
-            return
-        _set_deadlines(followup, policy=policy, calendar=calendar)
-        offsets = _offsets(followup, start, local)
-        if offsets is None:
-            return
-
-        # How far into the day these offsets hold: to the day's last moment, else as
-        # far as 12 steps of bisection find; every start in between has them too.
-        def same(moment: datetime) -> bool:
-            probe = SimpleNamespace(rule=followup.rule, starts_at=moment, due_at=None)
-            _set_deadlines(probe, policy=policy, calendar=calendar)
-            return _offsets(probe, moment, moment) == offsets
-
-        good = local
-        bad = calendar.closing_on(local.date()) - _TICK
-        if same(bad):
-            good = bad
-        else:
-            for _step in range(12):
-                middle = good + (bad - good) / 2
-                if middle <= good:
-                    break
-                if same(middle):
-                    good = middle
-                else:
-                    bad = middle
-        self._segments[key] = (local, good, offsets)
-
-    def _where(self, start: datetime, calendar: BusinessCalendar) -> tuple:
-        """(local start, None in office hours else (next opening, last closing)).
-
-        Kept for the last start asked about: a lead's follow-ups share it.
-        """
-        last = self._last
-        if last is not None and last[0] is start and last[1] is calendar:
-            return last[2]
-        local = start.astimezone(TZ)
-        clock = local.time()
-        if calendar.opens_at <= clock < calendar.closes_at and calendar.is_working_day(
-            local.date()
-        ):
-            where = (local, None)
-        else:
-            where = (local, (calendar.snap(start), calendar.snap_back(start)))
-        self._last = (start, calendar, where)
-        return where
-
-    def _closed(self, followup, start, closed: tuple, *, policy, calendar) -> None:
-        """A start in closed time: its ladder is that of every start with the same
-        next opening and last closing, except where it is the start itself."""
-        key = (calendar, policy.pk, followup.rule, *closed)
-        ladder = self._closed_ladders.get(key)
-        if ladder is None:
-            _set_deadlines(followup, policy=policy, calendar=calendar)
-            self._closed_ladders[key] = tuple(
-                _START if getattr(followup, name) is start else getattr(followup, name)
-                for name in _LADDER
-            )
-            return
-        values = followup.__dict__
-        for name, value in zip(_LADDER, ladder, strict=True):
-            values[name] = start if value is _START else value
-        if ladder[0] is not _START and values["warn_at"] <= start:
-            values["warn_at"] = start
-
-
-def _offsets(followup, start: datetime, local: datetime) -> tuple | None:
-    """A ladder as wall-clock offsets from the local start (None: a shape not taken)."""
-    offsets = []
-    for name in _LADDER:
-        value = getattr(followup, name)
-        if value is start:
-            offsets.append(_START)
-        elif value is None:
-            offsets.append(None)
-        elif value.tzinfo is TZ and value.fold == 0:
-            offsets.append(value - local)  # same zone object: wall-clock difference
-        else:
-            return None
-    return tuple(offsets)
-
-
-_TICK = timedelta(microseconds=1)
-_EARLIEST_OPENING = time(4)
-
-
 def followup_build(
     *,
     lead: Lead,
@@ -320,16 +181,3 @@ def followup_created_entry(*, lead: Lead, followup: FollowUp, policy: SlaPolicy)
         at=lead.received_at,
         data={"kind": followup.kind, "due_at": followup.due_at.isoformat(), "policy": policy.name},
     )
-
-
-def followups_create_for_lead(*, lead: Lead, timeline: list[LeadEvent] = ()) -> list[FollowUp]:
-    """The initial follow-ups and their timeline entries, after `timeline` (one INSERT)."""
-    policy = sla_policy_for(lead=lead)
-    followups = FollowUp.objects.bulk_create(initial_followups(lead=lead, policy=policy))
-    LeadEvent.objects.bulk_create(
-        [
-            *timeline,
-            *(followup_created_entry(lead=lead, followup=f, policy=policy) for f in followups),
-        ]
-    )
-    return followups

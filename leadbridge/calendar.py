@@ -94,6 +94,9 @@ def validate_business_duration(value: str) -> None:
     BusinessDuration.parse(value)
 
 
+_MOVED_KEPT = 100_000
+
+
 class BusinessCalendar:
     def __init__(self, region: str = "DE", opens_at: time = time(8), closes_at: time = time(17)):
         if region not in REGIONS:
@@ -113,6 +116,10 @@ class BusinessCalendar:
         # so is the working day N working days after a date.
         self._working: dict[date, bool] = {}
         self._days_after: dict[tuple[date, int], date] = {}
+        # add() and subtract() by (instant, duration): a batch of leads shares a few
+        # received_at instants (a bulk request's now, a trade fair's scan times), and a
+        # deadline ladder asks the same question for each of them. Bounded: cleared when full.
+        self._moved: dict[tuple, datetime] = {}
 
     @classmethod
     @lru_cache(maxsize=64)
@@ -162,10 +169,21 @@ class BusinessCalendar:
             duration = BusinessDuration.parse(duration)
         if duration.amount == 0:
             return start
-        if duration.unit == "d":
-            return self.add_days(start, duration.amount)
-        minutes = duration.amount * (60 if duration.unit == "h" else 1)
-        return self.add_minutes(start, minutes)
+        key = (start, duration, 1)
+        moved = self._moved.get(key)
+        if moved is None:
+            if duration.unit == "d":
+                moved = self.add_days(start, duration.amount)
+            else:
+                minutes = duration.amount * (60 if duration.unit == "h" else 1)
+                moved = self.add_minutes(start, minutes)
+            self._remember(key, moved)
+        return moved
+
+    def _remember(self, key: tuple, moved: datetime) -> None:
+        if len(self._moved) >= _MOVED_KEPT:
+            self._moved.clear()
+        self._moved[key] = moved
 
     def add_days(self, start: datetime, days: int) -> datetime:
         current = self.snap(start)
@@ -195,6 +213,14 @@ class BusinessCalendar:
             duration = BusinessDuration.parse(duration)
         if duration is None or duration.amount == 0:
             return end
+        key = (end, duration, -1)
+        moved = self._moved.get(key)
+        if moved is None:
+            moved = self._subtract(end, duration)
+            self._remember(key, moved)
+        return moved
+
+    def _subtract(self, end: datetime, duration: BusinessDuration) -> datetime:
         if duration.unit == "d":
             current = self.snap_back(end)
             day, clock = current.date(), current.time().replace(tzinfo=None)

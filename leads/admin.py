@@ -5,8 +5,9 @@ from django.utils.translation import gettext_lazy as _
 
 from followups.models import FollowUp
 
+from .intake import ERASED_PERSON, lead_receive
 from .models import LawfulBasis, Lead, LeadEvent, Source
-from .services import ERASED_PERSON, erased_among, lead_receive
+from .services import erased_among
 
 
 class LeadAdminForm(forms.ModelForm):
@@ -87,7 +88,8 @@ class LeadAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        # A lead added in the admin is received like any other: routing, follow-ups, timeline.
+        # A lead added in the admin is received like any other: routing (unless an owner
+        # or a team was chosen), follow-ups, timeline.
         fields = {
             f.name: getattr(obj, f.name)
             for f in Lead._meta.concrete_fields
@@ -100,7 +102,6 @@ class LeadAdmin(admin.ModelAdmin):
             now=timezone.now(),
             actor=request.user,
             campaign=obj.campaign,
-            assign=not (obj.owner_id or obj.team_id),
         )
         obj.pk = intake.lead.pk
 

@@ -35,7 +35,6 @@ from rest_framework.response import Response
 from accounts.models import Role, Team, User
 from campaigns.models import Campaign, Channel, InfoMaterial
 from followups.models import Escalation
-from integrations import intake
 from integrations.services import IdempotencyMismatch, idempotency_claim, idempotency_fingerprint
 from leadbridge import lookups
 from leadbridge.api.errors import Conflict, FieldsForbidden, IdempotencyKeyReused
@@ -52,6 +51,7 @@ from leadbridge.api.fields import (
 from leadbridge.api.filters import MomentFilter, StrictFilterSet, single_valued
 from leadbridge.api.pagination import SyncCursor
 
+from .intake import ERASED_PERSON, OnDuplicate, PersonErased, Status, lead_receive, leads_receive
 from .models import (
     RECEIVED_FLOOR,
     Decision,
@@ -65,15 +65,13 @@ from .models import (
 )
 from .services import (
     CONTACT_FIELDS,
-    ERASED_PERSON,
     LeadChanged,
-    OnDuplicate,
-    PersonErased,
-    erased_among,
     lead_contact_update,
     lead_move,
     leads_reassign,
 )
+
+BULK_LIMIT = 10_000  # leads in one bulk request
 
 ON_DUPLICATE_CHOICES = [
     (OnDuplicate.SKIP, _("skip: answer with the known lead, change nothing")),
@@ -487,9 +485,7 @@ def validate_leads_in(items: list, *, user, now) -> tuple[list[tuple[int, dict]]
         ids = {data[name] for _i, data in parsed if data.get(name) is not None}
         found = {}
         if ids:
-            queryset = rows()
-            for chunk in intake._chunks(sorted(ids)):
-                found.update(queryset.in_bulk(chunk))
+            found = rows().in_bulk(sorted(ids))
         return found
 
     campaign_ids = {data["campaign"] for _i, data in parsed if data.get("campaign") is not None}
@@ -553,7 +549,7 @@ class BulkIntakeSerializer(ApiSerializer):
     leads = serializers.ListField(
         child=_AnyItem(),
         min_length=1,
-        max_length=intake.BULK_LIMIT,
+        max_length=BULK_LIMIT,
         help_text=_(
             "Up to 10,000 leads, each an object as LeadIn (POST /api/v1/leads/ without "
             "on_duplicate); an item that is not valid is reported in its result, not refused."
@@ -796,9 +792,8 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             raise ValidationError({"non_field_errors": _("Send the lead as a JSON object.")})
         body = dict(request.data)
         on_duplicate = _on_duplicate(request, body.pop("on_duplicate", None))
-        # Without a key (or a team to route in), lead_receive's own transaction is enough.
-        needs_transaction = key is not None or body.get("team") is not None
-        with transaction.atomic() if needs_transaction else nullcontext():
+        # Without a key, the pipeline's own transaction is enough.
+        with transaction.atomic() if key is not None else nullcontext():
             claim = None
             if key is not None:
                 # The replay first: a retry answers what the first request answered even
@@ -818,9 +813,15 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             if invalid:
                 raise ValidationError(invalid[0])
             data = valid[0][1]
+            campaign = data.pop("campaign")
             try:
-                result = intake.lead_receive_one(
-                    data=data, source=Source.API, now=now, actor=user, on_duplicate=on_duplicate
+                result = lead_receive(
+                    data=data,
+                    source=Source.API,
+                    now=now,
+                    actor=user,
+                    campaign=campaign,
+                    on_duplicate=on_duplicate,
                 )
             except PersonErased as exc:
                 raise ValidationError({"email": str(exc)}) from None
@@ -871,10 +872,21 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
                 if not owned:
                     return _replayed(Response(claim.response_body, status=claim.response_status))
             valid, invalid = validate_leads_in(items, user=user, now=now)
-            valid = _refuse_erased(valid, invalid)
-            taken = intake.leads_receive_bulk(
-                items=valid, source=Source.API, now=now, actor=user, on_duplicate=on_duplicate
+            received = leads_receive(
+                items=[data for _index, data in valid],
+                source=Source.API,
+                now=now,
+                actor=user,
+                on_duplicate=on_duplicate,
             )
+            for (index, _data), result in zip(valid, received, strict=True):
+                if result.status == Status.ERASED:
+                    invalid[index] = {"email": str(ERASED_PERSON)}
+            taken = {
+                index: result
+                for (index, _data), result in zip(valid, received, strict=True)
+                if result.status != Status.ERASED
+            }
             body = _bulk_body(len(items), taken, invalid)
             if claim is not None:
                 claim.response_status = 200
@@ -989,20 +1001,6 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(TimelineEntrySerializer(entries, many=True).data)
 
 
-def _refuse_erased(valid: list[tuple[int, dict]], invalid: dict) -> list[tuple[int, dict]]:
-    """Items naming an erased person become invalid (one lookup for the whole batch)."""
-    erased = erased_among(data.get("email", "") for _index, data in valid)
-    if not erased:
-        return valid
-    kept = []
-    for index, data in valid:
-        if data.get("email") in erased:
-            invalid[index] = {"email": str(ERASED_PERSON)}
-        else:
-            kept.append((index, data))
-    return kept
-
-
 def _storable(errors: dict) -> dict:
     """Field names echo the sender's keys: made safe for JSON columns.
 
@@ -1029,9 +1027,11 @@ def _bulk_body(count: int, taken: dict, invalid: dict) -> dict:
                 }
             )
         else:
-            state, pk = taken[index]
-            body[state] += 1
-            results.append({"index": index, "status": state, "id": pk, "errors": {}})
+            result = taken[index]
+            body[result.status] += 1
+            results.append(
+                {"index": index, "status": result.status, "id": result.lead.pk, "errors": {}}
+            )
     body["results"] = results
     return body
 

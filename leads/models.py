@@ -268,7 +268,7 @@ class Lead(models.Model):
             models.Index(fields=["campaign", "received_at"], name="lead_campaign_received"),
             models.Index(fields=["team", "received_at"], name="lead_team_received"),
             models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
-            # Routing: how many leads each rep got today (leads.services.rep_for).
+            # Routing: how many leads each rep got today (leads.intake.router).
             models.Index(fields=["owner", "created_at"], name="lead_owner_created"),
             # Duplicate checks look keys up by equality only: no second, LIKE-able copy
             # (varchar_pattern_ops) as db_index=True would add.

@@ -34,7 +34,7 @@ from campaigns.models import MaterialEmail
 from followups.models import Escalation, FollowUp, Notification
 from integrations.models import Event, IdempotencyKey, WebhookDelivery
 from integrations.services import webhook_deliveries_for_leads
-from leads.imports import ImportFileError, table_open
+from leads.import_files import ImportFileError, table_open
 from leads.models import ImportIssue, ImportJob, Lead, LeadEvent, Stage
 
 from .models import ErasedLead, ErasureLog, ExportLog, RetentionPolicy, Suppression, Trigger
@@ -61,8 +61,7 @@ def email_hash(email: str) -> str:
 def suppressed_emails(emails: Iterable[str]) -> set[str]:
     """The given emails whose person asked to be erased (one query for all of them).
 
-    The one function intake paths call: web form, manual entry, admin and API single
-    through leads.services.lead_receive, API bulk and CSV/XLSX import per chunk.
+    The intake pipeline (leads.intake) asks it once per batch, for every path.
     """
     by_hash: dict[str, set[str]] = {}
     for email in emails:

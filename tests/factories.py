@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from accounts.models import Role, Team, User
 from campaigns.models import Campaign, Channel, InfoMaterial
+from leads.intake import lead_receive
 from leads.models import Lead, Source
-from leads.services import lead_receive
 
 
 class TeamFactory(factory.django.DjangoModelFactory):

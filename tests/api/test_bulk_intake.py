@@ -1,16 +1,11 @@
-"""POST /api/v1/leads/bulk/: up to 10,000 leads, a result per item, the same rules as one by one."""
-
-import json
-from datetime import datetime
+"""POST /api/v1/leads/bulk/: up to 10,000 leads, a result per item, the same rules as one by one
+(both go through leads.intake; tests/leads/test_intake_pipeline.py holds the pipeline)."""
 
 import pytest
 
-from accounts.models import User
-from leadbridge.calendar import TZ
-from leads.models import Lead, LeadEvent, Source
-from leads.services import OnDuplicate, lead_receive
+from leads.models import Lead
 
-from ..factories import CampaignFactory, InfoMaterialFactory, receive_lead
+from ..factories import CampaignFactory, receive_lead
 from ..problems import error_fields
 from .conftest import lead_payload
 
@@ -115,86 +110,6 @@ def test_a_repeated_bulk_request_with_its_idempotency_key_answers_the_first_resu
     assert again.status_code == 200 and again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first
     assert Lead.objects.count() == 2
-
-
-@pytest.mark.django_db
-def test_bulk_intake_gives_what_lead_receive_gives_one_by_one(
-    marketer, campaign, rep, second_rep, manager
-):
-    """The set-based intake is held to the service every other path uses."""
-    from .conftest import api_client
-
-    campaign.materials.add(InfoMaterialFactory(kind="digital"))
-    web = CampaignFactory(owner=marketer, team=campaign.team, channel="website")
-    rows = [
-        dict(item(campaign, 0), requests_material=True),
-        dict(item(campaign, 1), requests_material=False, wants_call=False),
-        dict(
-            item(web, 2),
-            requests_material=False,
-            wants_call=True,
-            received_at="2026-11-21T09:30:00+01:00",
-        ),
-        dict(item(web, 3), requests_material=True, country="AT", postcode="1010"),
-    ]
-    api_client(marketer).post("/api/v1/leads/bulk/", {"leads": rows}, format="json")
-    bulk = {lead.external_id: lead for lead in Lead.objects.all()}
-    Lead.objects.all().update(owner=None)  # compare deadlines, not who got which lead
-    for row in rows:
-        data = {k: v for k, v in row.items() if k != "campaign"}
-        data["external_id"] = "one-" + data["external_id"]
-        data["email"] = "one-" + data["email"]
-        data["received_at"] = datetime.fromisoformat(data["received_at"]).astimezone(TZ)
-        data["lawful_basis"] = "contract"  # the API's default
-        lead_receive(
-            data=data,
-            source=Source.API,
-            now=bulk["b-0"].created_at,
-            actor=marketer,
-            campaign=campaign if row["campaign"] == campaign.pk else web,
-            on_duplicate=OnDuplicate.SKIP,
-        )
-
-    def payload(event):
-        # Who got which lead differs (reps take turns); the rest of the entry may not.
-        data = dict(event.data)
-        if event.kind == "assigned":
-            assert data.pop("to_name") == str(User.objects.get(pk=data.pop("to")))
-        return json.dumps(data, sort_keys=True)
-
-    def shape(lead):
-        followups = sorted(
-            (
-                f.kind,
-                f.rule,
-                f.starts_at,
-                f.warn_at,
-                f.due_at,
-                f.overdue_at,
-                f.escalate_at,
-                f.reassign_at,
-                f.policy_id,
-            )
-            for f in lead.followups.all()
-        )
-        events = sorted(
-            (e.kind, e.followup_id is not None, e.actor_id, payload(e)) for e in lead.events.all()
-        )
-        return (
-            lead.channel,
-            lead.team_id,
-            lead.requested_material_id,
-            lead.received_at,
-            (lead.lawful_basis, lead.lawful_basis_source, lead.lawful_basis_at),
-            lead.dedup_key.split(":")[0],
-            followups,
-            events,
-        )
-
-    for external_id, lead in bulk.items():
-        one = Lead.objects.get(external_id="one-" + external_id)
-        assert shape(lead) == shape(one), external_id
-    assert LeadEvent.objects.filter(kind="assigned").count() == 8
 
 
 @pytest.mark.django_db

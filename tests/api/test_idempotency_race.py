@@ -35,9 +35,9 @@ def _slow(monkeypatch, module, name):
 def test_two_requests_with_one_idempotency_key_at_once_make_one_lead(
     monkeypatch, campaign, rep, marketer
 ):
-    from integrations import intake
+    from leads import api
 
-    _slow(monkeypatch, intake, "lead_receive")
+    _slow(monkeypatch, api, "lead_receive")
     clients = [api_client(marketer), api_client(marketer)]
     payload = lead_payload(campaign, external_id="")
     answers = _both_at_once(
@@ -58,9 +58,10 @@ def test_two_requests_with_one_idempotency_key_at_once_make_one_lead(
 def test_two_requests_with_one_external_id_at_once_make_one_lead(
     monkeypatch, campaign, rep, marketer
 ):
-    import followups.services
+    from leads.intake import pipeline
 
-    _slow(monkeypatch, followups.deadlines, "followups_create_for_lead")
+    # After the repeat check, before the write: both requests find no earlier lead.
+    _slow(monkeypatch, pipeline, "initial_followups")
     clients = [api_client(marketer), api_client(marketer)]
     answers = _both_at_once(
         [
@@ -76,9 +77,10 @@ def test_two_requests_with_one_external_id_at_once_make_one_lead(
 def test_a_bulk_request_racing_a_single_one_for_an_external_id_makes_one_lead(
     monkeypatch, campaign, rep, marketer
 ):
-    import followups.services
+    from leads.intake import pipeline
 
-    _slow(monkeypatch, followups.deadlines, "followups_create_for_lead")
+    # After the repeat check, before the write: both requests find no earlier lead.
+    _slow(monkeypatch, pipeline, "initial_followups")
     single, bulk = api_client(marketer), api_client(marketer)
     items = [
         lead_payload(campaign, external_id=f"form-{i}", email=f"r{i}@example.com")

@@ -11,18 +11,16 @@ import pytest
 from django.utils import timezone, translation
 from openpyxl import Workbook
 
-from leads.imports import (
+from leads.import_files import (
     MAX_BYTES,
-    AlreadyImported,
     ImportFileError,
     ImportOptions,
-    import_run,
-    import_start,
     mapping_guess,
     parse_rows,
     reason_text,
     table_open,
 )
+from leads.imports import AlreadyImported, import_run, import_start
 from leads.models import ImportIssue, ImportJob, Lead
 
 

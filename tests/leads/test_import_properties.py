@@ -17,7 +17,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from followups.models import FollowUp
-from leads.imports import ImportFileError, import_configure, import_run, import_start
+from leads.import_files import ImportFileError
+from leads.imports import import_configure, import_run, import_start
 from leads.models import ImportIssue, Lead, LeadEvent
 
 from ..factories import CampaignFactory
@@ -157,31 +158,17 @@ _INSTANTS = st.integers(min_value=0, max_value=4 * 60 * 60 * 10**6).map(
 )
 
 
-@given(
-    starts=st.lists(_INSTANTS, min_size=1, max_size=3),
-    chunks=st.lists(
-        st.tuples(_INSTANTS, st.integers(min_value=0, max_value=120 * 10**6)),
-        min_size=1,
-        max_size=6,
-    ),
-    data=st.data(),
-)
+@given(starts=st.lists(_INSTANTS, min_size=1, max_size=20), data=st.data())
 @hypothesis_settings(max_examples=150, deadline=None)
-def test_a_chunks_business_minutes_equal_the_calendars_for_every_row(starts, chunks, data):
-    """_Span.minutes answers from what earlier chunks found (the shared cache) only where
-    the calendar agrees: for any chunk ranges, in any order, at any instant inside them."""
-    from followups.deadlines import calendar_for
-    from leads.imports import _Span
+def test_the_calendars_remembered_deadlines_equal_fresh_computations(starts, data):
+    """BusinessCalendar keeps add() and subtract() answers per (instant, duration) for the
+    intake's batches: asked again, in any order, it answers what a fresh calendar does."""
+    from leadbridge.calendar import BusinessCalendar
 
-    calendar = calendar_for(team=None)
-    shared: dict = {}
-    for lo, width_us in chunks:
-        hi = lo + timezone.timedelta(microseconds=width_us)
-        span = _Span(lo, hi, shared)
-        for start in starts:
-            start = min(start, lo)
-            at = lo + timezone.timedelta(microseconds=data.draw(st.integers(0, width_us)))
-            for moment in (lo, at, hi):
-                assert span.minutes(calendar, start, moment) == calendar.business_minutes_between(
-                    start, moment
-                )
+    kept = BusinessCalendar.for_region("DE-BY")
+    durations = ["30m", "4h", "1d", "2d", "90m", "0"]
+    for start in starts + starts[::-1]:
+        duration = data.draw(st.sampled_from(durations))
+        fresh = BusinessCalendar("DE-BY")
+        assert kept.add(start, duration) == fresh.add(start, duration)
+        assert kept.subtract(start, duration) == fresh.subtract(start, duration)

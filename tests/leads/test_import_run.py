@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 from django.core import mail
-from django.db import IntegrityError
+from django.db import DataError
 from django.utils import timezone, translation
 
 from campaigns.models import MaterialEmail
@@ -273,22 +273,22 @@ def test_a_crashed_import_resumes_after_the_last_committed_chunk(campaign, rep, 
     assert Lead.objects.filter(campaign=campaign).count() == 10
 
 
-def test_when_the_bulk_write_fails_the_chunk_is_redone_row_by_row(campaign, rep, monkeypatch):
-    real = imports._insert
-    failed = []
+def test_when_postgresql_refuses_a_value_the_chunk_is_redone_row_by_row(campaign, rep, monkeypatch):
+    """A value the checks let through but the database refuses (DataError) costs that row
+    only: the chunk is written again row by row and the refused row is reported."""
+    real = imports.leads_receive
 
-    def fail_once(model, rows):
-        if model is Lead and not failed:
-            failed.append(1)
-            real(model, rows)
-            raise IntegrityError("duplicate key value violates unique constraint")
-        return real(model, rows)
+    def refuse_one(*, items, **kwargs):
+        if any(item["email"] == "emil@epsilon.example" for item in items):
+            raise DataError("value too long for type character varying(254)")
+        return real(items=items, **kwargs)
 
-    monkeypatch.setattr(imports, "_insert", fail_once)
+    monkeypatch.setattr(imports, "leads_receive", refuse_one)
     job = _import(campaign, CSV)
-    assert failed == [1]
-    assert (job.created_count, job.failed) == (3, 2)
-    assert Lead.objects.filter(campaign=campaign).count() == 3
+    issue = job.issues.get(kind=ImportIssue.Kind.ERROR, reasons__0__code="save_failed")
+    assert (job.created_count, job.failed) == (2, 3)
+    assert Lead.objects.filter(campaign=campaign).count() == 2
+    assert issue.line == 6
     assert all(lead.followups.count() == 2 for lead in Lead.objects.filter(campaign=campaign))
 
 

@@ -7,7 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 
 from campaigns.models import Campaign
-from leads.imports import MAX_BYTES, import_run
+from leads.import_files import MAX_BYTES
+from leads.imports import import_run
 from leads.models import ImportJob, Lead
 
 CSV = (

@@ -11,7 +11,8 @@ import openpyxl
 import pytest
 from django.utils import translation
 
-from leads.imports import ImportFileError, import_start, table_open
+from leads.import_files import ImportFileError, table_open
+from leads.imports import import_start
 from leads.models import Lead
 
 CONTENT_TYPES = """<?xml version="1.0" encoding="UTF-8"?>

@@ -12,7 +12,7 @@ import pytest
 import time_machine
 from django.utils import timezone, translation
 
-from leads.imports import ImportOptions, mapping_guess, parse_rows, reason_text, table_open
+from leads.import_files import ImportOptions, mapping_guess, parse_rows, reason_text, table_open
 from leads.models import Lead
 
 from ..api.conftest import api_client, lead_payload

@@ -1,8 +1,8 @@
 """Two leads of one team arriving at once get two different reps.
 
-rep_for locks the team row, then chooses in a statement of its own (on PostgreSQL
-sent in the same round trip): the choice must see what the transaction that held
-the lock committed, not the state from before the wait.
+The router locks the team row, then reads the reps in statements of their own: the
+choice must see what the transaction that held the lock committed, not the state
+from before the wait.
 """
 
 import threading
@@ -13,7 +13,8 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import Role, Team, User
-from leads.services import rep_for
+from leads.intake.router import Router
+from leads.models import Lead
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -31,6 +32,12 @@ def _someone_waits_for_a_lock(deadline: float) -> bool:
     return False
 
 
+def _route(team, now):
+    lead = Lead(team=team)
+    Router().assign([lead], now=now)
+    return lead.owner
+
+
 def test_a_lead_that_waited_for_the_team_lock_gets_the_next_rep():
     team = Team.objects.create(name="Messe", region="DE")
     for name in ("anna", "ben"):
@@ -42,7 +49,7 @@ def test_a_lead_that_waited_for_the_team_lock_gets_the_next_rep():
     def first():
         try:
             with transaction.atomic():
-                chosen["first"] = rep_for(team=team, now=now)
+                chosen["first"] = _route(team, now)
                 first_has_chosen.set()
                 first_may_commit.wait(10)
         except Exception as exc:  # re-raised in the test's thread
@@ -55,7 +62,7 @@ def test_a_lead_that_waited_for_the_team_lock_gets_the_next_rep():
         try:
             first_has_chosen.wait(10)
             with transaction.atomic():
-                chosen["second"] = rep_for(team=team, now=now)
+                chosen["second"] = _route(team, now)
         except Exception as exc:
             errors.append(exc)
         finally:
@@ -66,7 +73,7 @@ def test_a_lead_that_waited_for_the_team_lock_gets_the_next_rep():
         thread.start()
     try:
         first_has_chosen.wait(10)
-        # The second lead is inside rep_for, held by the first one's lock.
+        # The second lead is inside Router.assign, held by the first one's lock.
         assert _someone_waits_for_a_lock(time.monotonic() + 10)
     finally:
         first_may_commit.set()

@@ -195,7 +195,7 @@ def test_a_rep_counts_as_full_only_at_the_capacity(campaign, rep, second_rep):
 
 @pytest.mark.django_db
 def test_duplicates_are_found_by_email_then_phone_then_company_and_name(campaign, rep):
-    from leads.services import OnDuplicate, lead_receive
+    from leads.intake import OnDuplicate, lead_receive
 
     first = receive_lead(
         campaign=campaign, received_at=RECEIVED, email="Anna@Example.com", phone=""

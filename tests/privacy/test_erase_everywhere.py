@@ -314,7 +314,7 @@ def test_a_person_from_every_path_is_exported_whole_then_erased_from_every_table
 def test_an_erased_person_cannot_come_back_through_any_path_without_a_new_basis(
     media, team, rep, manager, marketer
 ):
-    from leads.services import PersonErased, lead_receive
+    from leads.intake import PersonErased, lead_receive
     from privacy.services import person_erase
 
     now = timezone.now()
