@@ -27,6 +27,7 @@ from integrations.services import (
     webhook_lead_event,
 )
 from leadbridge import lookups, outbox
+from leadbridge.instances import fresh
 from leads.models import Lead, LeadEvent
 
 from .calendar import BusinessCalendar, BusinessDuration
@@ -141,7 +142,8 @@ def followup_build(
     **extra,
 ) -> FollowUp:
     """An unsaved follow-up for the lead's owner with its deadlines computed."""
-    followup = FollowUp(
+    followup = fresh(
+        FollowUp,
         lead=lead,
         kind=kind,
         rule=rule,
@@ -191,7 +193,8 @@ def initial_followups(
 
 def followup_created_entry(*, lead: Lead, followup: FollowUp, policy: SlaPolicy) -> LeadEvent:
     """The timeline entry for one of a lead's initial follow-ups (unsaved)."""
-    return LeadEvent(
+    return fresh(
+        LeadEvent,
         lead=lead,
         followup=followup,
         kind=LeadEvent.Kind.FOLLOWUP_CREATED,

@@ -50,6 +50,7 @@ from followups.services import (
 )
 from integrations.models import Event
 from integrations.services import webhook_deliveries_for_leads, webhook_followups_completed
+from leadbridge.instances import fresh
 from privacy.services import suppressed_emails
 
 from ..models import Lead, LeadEvent, lawful_basis_record
@@ -258,7 +259,7 @@ class _Batch:
         owner, team = fields.pop("owner", None), fields.pop("team", None)
         fields.setdefault("received_at", self.now)
         fields.update(lawful_basis_record(fields, source=self.source))
-        lead = Lead(campaign=campaign, source=self.source, **fields)
+        lead = fresh(Lead, campaign=campaign, source=self.source, **fields)
         if campaign is not None:
             lead.channel = lead.channel or campaign.channel
             if lead.requests_material and lead.requested_material_id is None:
@@ -352,7 +353,8 @@ class _Batch:
         for lead in leads:
             campaign = lead.campaign
             events.append(
-                LeadEvent(
+                fresh(
+                    LeadEvent,
                     lead=lead,
                     kind=LeadEvent.Kind.RECEIVED,
                     actor=actor,
@@ -362,7 +364,8 @@ class _Batch:
             )
             if lead.owner_id:
                 events.append(
-                    LeadEvent(
+                    fresh(
+                        LeadEvent,
                         lead=lead,
                         kind=LeadEvent.Kind.ASSIGNED,
                         actor=actor,
