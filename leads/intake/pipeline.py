@@ -196,7 +196,8 @@ class _Batch:
         for index, lead in new:
             results[index] = Received(lead, Status.CREATED)
         for index, status, lead in same_as:
-            results[index] = Received(lead, status)
+            # A repeat of a batch item that turned out a known person answers with that one.
+            results[index] = Received(getattr(lead, "known_as", lead), status)
         return results
 
     # -- 2. repeats --------------------------------------------------------------------
@@ -232,13 +233,14 @@ class _Batch:
         for index, lead in new:
             key = lead.dedup_key
             if key in earlier:
+                lead.known_as = earlier[key]
                 if merge:
                     lead_merge_into(
                         earlier[key], lead, actor=self.actor, now=self.now, source=self.source
                     )
                 results[index] = Received(earlier[key], status)
             elif key in first_new:
-                first = first_new[key]
+                first = lead.known_as = first_new[key]
                 if merge:
                     first.merged_from = getattr(first, "merged_from", [])
                     for name in MERGEABLE:
