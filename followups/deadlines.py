@@ -14,6 +14,7 @@ from accounts.models import Team
 from campaigns.models import Channel
 from leadbridge import lookups
 from leadbridge.calendar import BusinessCalendar, BusinessDuration
+from leadbridge.instances import fresh
 from leads.models import Lead, LeadEvent
 
 from .models import FollowUp, SlaPolicy
@@ -124,7 +125,8 @@ def followup_build(
     **extra,
 ) -> FollowUp:
     """An unsaved follow-up for the lead's owner with its deadlines computed."""
-    followup = FollowUp(
+    followup = fresh(
+        FollowUp,
         lead=lead,
         kind=kind,
         rule=rule,
@@ -174,7 +176,8 @@ def initial_followups(
 
 def followup_created_entry(*, lead: Lead, followup: FollowUp, policy: SlaPolicy) -> LeadEvent:
     """The timeline entry for one of a lead's initial follow-ups (unsaved)."""
-    return LeadEvent(
+    return fresh(
+        LeadEvent,
         lead=lead,
         followup=followup,
         kind=LeadEvent.Kind.FOLLOWUP_CREATED,

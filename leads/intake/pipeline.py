@@ -50,6 +50,7 @@ from followups.deadlines import (
 from followups.models import FollowUp
 from integrations.models import Event
 from integrations.services import webhook_deliveries_for_leads, webhook_followups_completed
+from leadbridge.instances import fresh
 from privacy.services import suppressed_emails
 
 from ..models import Lead, LeadEvent, lawful_basis_record
@@ -195,7 +196,8 @@ class _Batch:
         for index, lead in new:
             results[index] = Received(lead, Status.CREATED)
         for index, status, lead in same_as:
-            results[index] = Received(lead, status)
+            # A repeat of a batch item that turned out a known person answers with that one.
+            results[index] = Received(getattr(lead, "known_as", lead), status)
         return results
 
     # -- 2. repeats --------------------------------------------------------------------
@@ -231,13 +233,14 @@ class _Batch:
         for index, lead in new:
             key = lead.dedup_key
             if key in earlier:
+                lead.known_as = earlier[key]
                 if merge:
                     lead_merge_into(
                         earlier[key], lead, actor=self.actor, now=self.now, source=self.source
                     )
                 results[index] = Received(earlier[key], status)
             elif key in first_new:
-                first = first_new[key]
+                first = lead.known_as = first_new[key]
                 if merge:
                     first.merged_from = getattr(first, "merged_from", [])
                     for name in MERGEABLE:
@@ -258,7 +261,7 @@ class _Batch:
         owner, team = fields.pop("owner", None), fields.pop("team", None)
         fields.setdefault("received_at", self.now)
         fields.update(lawful_basis_record(fields, source=self.source))
-        lead = Lead(campaign=campaign, source=self.source, **fields)
+        lead = fresh(Lead, campaign=campaign, source=self.source, **fields)
         if campaign is not None:
             lead.channel = lead.channel or campaign.channel
             if lead.requests_material and lead.requested_material_id is None:
@@ -352,7 +355,8 @@ class _Batch:
         for lead in leads:
             campaign = lead.campaign
             events.append(
-                LeadEvent(
+                fresh(
+                    LeadEvent,
                     lead=lead,
                     kind=LeadEvent.Kind.RECEIVED,
                     actor=actor,
@@ -362,7 +366,8 @@ class _Batch:
             )
             if lead.owner_id:
                 events.append(
-                    LeadEvent(
+                    fresh(
+                        LeadEvent,
                         lead=lead,
                         kind=LeadEvent.Kind.ASSIGNED,
                         actor=actor,

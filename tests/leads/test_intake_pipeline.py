@@ -123,3 +123,25 @@ def test_every_lead_of_a_batch_with_digital_material_and_consent_is_emailed_once
         "web_call"
     )
     assert list(OptInEmail.objects.values_list("lead__external_id", flat=True)) == ["opt-in"]
+
+
+def test_a_repeat_of_a_known_person_in_the_same_batch_answers_with_the_known_lead(
+    marketer, team, rep
+):
+    campaign = CampaignFactory(owner=marketer, team=team)
+    earlier = lead_receive(
+        data=_data("first", email="known@example.com"),
+        source=Source.API,
+        now=RECEIVED,
+        campaign=campaign,
+    ).lead
+    results = leads_receive(
+        items=[{**_data("again", email="known@example.com"), "campaign": campaign}] * 2,
+        source=Source.API,
+        now=RECEIVED,
+        on_duplicate=OnDuplicate.SKIP,
+    )
+    assert [(r.status, r.lead.pk) for r in results] == [
+        (Status.DUPLICATE, earlier.pk),
+        (Status.EXISTING, earlier.pk),
+    ]
