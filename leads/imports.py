@@ -48,6 +48,7 @@ from django.core.validators import validate_email
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Count, F, JSONField
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext
@@ -790,7 +791,7 @@ def _aware(moment: datetime, tz) -> datetime:
 
 
 def _shown(moment: datetime, tz) -> str:
-    return timezone.localtime(moment, tz).strftime("%d.%m.%Y %H:%M")
+    return date_format(timezone.localtime(moment, tz), "SHORT_DATETIME_FORMAT")
 
 
 def _reason(code: str, target: str = "", **params) -> dict:
@@ -1677,7 +1678,9 @@ def import_start(*, campaign, name: str, data: bytes, by: User | None, now: date
         raise AlreadyImported(
             _("This file was imported into this campaign already (%(date)s, %(n)d leads created).")
             % {
-                "date": timezone.localtime(earlier.created_at).strftime("%d.%m.%Y %H:%M"),
+                "date": date_format(
+                    timezone.localtime(earlier.created_at), "SHORT_DATETIME_FORMAT"
+                ),
                 "n": earlier.created_count,
             },
             earlier,
