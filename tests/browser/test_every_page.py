@@ -55,14 +55,6 @@ PAGES = [
     ("admin", "privacy"),
 ]
 
-# Pages other helpers of issue #19 are rebuilding for phones. Until they land, an
-# overflow there is expected (xfail, not strict); any other page must fit.
-OVERFLOW_PENDING = {
-    "queue": "the queue's one-row-per-lead redesign (helper 'queue') makes it fit a phone",
-    "lead": "the lead page's rebuild (helper 'queue') makes it fit a phone",
-    "dashboard": "the dashboard's move to the reporting app (helper 'dashboard') makes it fit",
-}
-
 
 @pytest.fixture
 def world(team, rep, second_rep, manager, marketer):
@@ -178,8 +170,6 @@ def test_the_page_has_no_accessibility_violation_and_fits_the_screen(
 
         width = page.evaluate("document.documentElement.scrollWidth")
         inner = page.evaluate("window.innerWidth")
-        if width > inner and name in OVERFLOW_PENDING:
-            pytest.xfail(f"{width} px wide at {inner} px: {OVERFLOW_PENDING[name]}")
         assert width <= inner, f"{paths[name]} is {width} px wide at {inner} px"
     finally:
         context.close()
