@@ -43,7 +43,9 @@ class InfoMaterial(models.Model):
         verbose_name_plural = _("info materials")
 
     def __str__(self) -> str:
-        return f"{self.title} ({self.get_kind_display()})"
+        # The short word: the choice label already carries parentheses of its own.
+        kind = _("printed") if self.is_printed else _("digital")
+        return f"{self.title} ({kind})"
 
     @property
     def is_printed(self) -> bool:

@@ -16,6 +16,7 @@ from django.db.models.functions import TruncDate
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team, User
@@ -215,7 +216,7 @@ class CapacityCheck:
         ) % {
             "expected": peak.expected,
             "number": peak.number,
-            "date": peak.day.strftime("%d.%m.%Y"),
+            "date": date_format(peak.day, "SHORT_DATE_FORMAT"),
             "free": peak.free,
         }
         if self.stagger_days:
@@ -230,12 +231,25 @@ class CapacityCheck:
         return text
 
     def as_dict(self) -> dict:
+        """The numbers, as Campaign.signoff_check keeps them. No warning text: that is
+        rendered from the numbers in the reader's language (from_dict(...).warning())."""
         data = asdict(self)
         for day in data["days"]:
             day["day"] = day["day"].isoformat()
         data["overloaded"] = self.overloaded
-        data["warning"] = self.warning()
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> CapacityCheck:
+        """The check as_dict() stored (derived keys such as "overloaded" are recomputed)."""
+        days = [DayLoad(**{**day, "day": date.fromisoformat(day["day"])}) for day in data["days"]]
+        return cls(
+            team=data["team"],
+            reps_present=data["reps_present"],
+            reps_absent=data["reps_absent"],
+            capacity=data["capacity"],
+            days=days,
+        )
 
 
 def capacity_check(*, campaign: Campaign, team: Team, today: date) -> CapacityCheck:

@@ -18,6 +18,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
@@ -188,7 +189,7 @@ def campaign_detail(request, pk: int):
         campaign.name,
     )
     chart = {
-        "labels": [day.strftime("%d.%m.") for day, _n in figures.per_day],
+        "labels": [date_format(day, "MONTH_DAY_FORMAT") for day, _n in figures.per_day],
         "counts": [n for _day, n in figures.per_day],
         "label": _("Leads received"),
     }
@@ -202,6 +203,12 @@ def campaign_detail(request, pk: int):
             "chart": chart,
             "page": page,
             "check": check,
+            # The capacity warning the team lead signed despite, in the reader's language.
+            "signoff_warning": (
+                services.CapacityCheck.from_dict(campaign.signoff_check).warning()
+                if campaign.signoff_check.get("overloaded")
+                else ""
+            ),
             "now": now,
             "imports": campaign.imports.select_related("created_by")[:10],
             "form_url": form_url,
@@ -504,7 +511,7 @@ def lead_manual(request):
             return render(request, "leads/lead_manual_form.html", {"form": form})
         lead = intake.lead
         deadlines = "; ".join(
-            f"{f.get_kind_display()}: {timezone.localtime(f.due_at):%d.%m.%Y %H:%M}"
+            f"{f.get_kind_display()}: {date_format(timezone.localtime(f.due_at), 'SHORT_DATETIME_FORMAT')}"
             for f in services.lead_deadlines(lead=lead)
         )
         messages.success(

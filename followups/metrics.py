@@ -69,7 +69,7 @@ METRIC_FILTERS = {
 METRICS = {
     m.key: m
     for m in [
-        Metric("leads", _("Leads received"), _("Leads whose received_at lies in the period.")),
+        Metric("leads", _("Leads received"), _("Leads received in the period.")),
         Metric(
             "material_requested", _("Material requested"), _("Leads that asked for info material.")
         ),

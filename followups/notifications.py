@@ -10,6 +10,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone, translation
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, User
@@ -58,7 +59,7 @@ def _email_one(notification: Notification) -> str:
         subject = notification.subject_text()
         lines = [subject, ""]
         for item in items.order_by("due_at"):
-            due = timezone.localtime(item.due_at).strftime("%d.%m.%Y %H:%M")
+            due = date_format(timezone.localtime(item.due_at), "SHORT_DATETIME_FORMAT")
             lines.append(f"- {item.get_kind_display()} · {item.lead} · {_('due')} {due}")
             lines.append(f"  {settings.LEADBRIDGE_BASE_URL}/leads/{item.lead_id}/")
         if notification.count > len(notification.followup_ids):
@@ -102,7 +103,9 @@ def daily_digest_send(*, now: datetime) -> int:
             lines += [f"  - {f.get_kind_display()}: {f.lead}" for f in overdue]
             lines += ["", _("Due today: %(n)d") % {"n": len(due_today)}]
             lines += [f"  - {f.get_kind_display()}: {f.lead}" for f in due_today]
-            subject = _("Your follow-ups for %(day)s") % {"day": today.strftime("%d.%m.%Y")}
+            subject = _("Your follow-ups for %(day)s") % {
+                "day": date_format(today, "SHORT_DATE_FORMAT")
+            }
         send_mail(f"[LeadBridge] {subject}", "\n".join(lines), None, [rep.email])
         sent += 1
     return sent
@@ -145,7 +148,10 @@ def weekly_summary_send(*, now: datetime) -> int:
         with translation.override(manager.language):
             lines = [
                 _("Handoff summary %(start)s – %(end)s")
-                % {"start": start.strftime("%d.%m."), "end": end.strftime("%d.%m.%Y")},
+                % {
+                    "start": date_format(start, "MONTH_DAY_FORMAT"),
+                    "end": date_format(end, "SHORT_DATE_FORMAT"),
+                },
                 "",
             ]
             for key in (
@@ -161,7 +167,7 @@ def weekly_summary_send(*, now: datetime) -> int:
                 lines.append(f"{name}: {'—' if value is None else f'{value:.0%}'}")
             lines += ["", _("The five longest overdue:")]
             for item in worst:
-                late = timezone.localtime(item.overdue_at).strftime("%d.%m.%Y %H:%M")
+                late = date_format(timezone.localtime(item.overdue_at), "SHORT_DATETIME_FORMAT")
                 lines.append(
                     f"- {item.get_kind_display()} · {item.lead} · {item.assignee or '—'} · {_('overdue since')} {late}"
                 )

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -238,7 +239,7 @@ def dispatch(request, pk: int):
         )
     except ValueError as exc:
         return queue_row_response(request, followup, error=str(exc), status=422)
-    due = timezone.localtime(callback.due_at).strftime("%d.%m.%Y %H:%M")
+    due = date_format(timezone.localtime(callback.due_at), "SHORT_DATETIME_FORMAT")
     return queue_row_response(
         request,
         followup,
@@ -275,7 +276,7 @@ def call(request, pk: int):
     if booked is None:
         message = _("Call logged.")
     else:
-        due = timezone.localtime(booked.due_at).strftime("%d.%m.%Y %H:%M")
+        due = date_format(timezone.localtime(booked.due_at), "SHORT_DATETIME_FORMAT")
         message = _("Call logged. Next attempt by %(due)s.") % {"due": due}
     return queue_row_response(request, followup, message=message, booked=booked)
 

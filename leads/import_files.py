@@ -26,6 +26,7 @@ from defusedxml import DefusedXmlException
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -757,7 +758,7 @@ def _aware(moment: datetime, tz) -> datetime:
 
 
 def _shown(moment: datetime, tz) -> str:
-    return timezone.localtime(moment, tz).strftime("%d.%m.%Y %H:%M")
+    return date_format(timezone.localtime(moment, tz), "SHORT_DATETIME_FORMAT")
 
 
 def reason(code: str, target: str = "", **params) -> dict:

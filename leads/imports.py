@@ -28,6 +28,7 @@ from django.core.files.base import ContentFile
 from django.db import DataError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -102,7 +103,9 @@ def import_start(*, campaign, name: str, data: bytes, by: User | None, now: date
         raise AlreadyImported(
             _("This file was imported into this campaign already (%(date)s, %(n)d leads created).")
             % {
-                "date": timezone.localtime(earlier.created_at).strftime("%d.%m.%Y %H:%M"),
+                "date": date_format(
+                    timezone.localtime(earlier.created_at), "SHORT_DATETIME_FORMAT"
+                ),
                 "n": earlier.created_count,
             },
             earlier,

@@ -51,8 +51,8 @@ def count(page: Page, section: str) -> Locator:
 
 
 def local(moment) -> str:
-    """A datetime as the row messages print it."""
-    return timezone.localtime(moment).strftime("%d.%m.%Y %H:%M")
+    """A datetime as the row messages print it (English: 7 Dec 2026 14:06)."""
+    return f"{timezone.localtime(moment):%-d %b %Y %H:%M}"
 
 
 def mark_document(page: Page) -> None:

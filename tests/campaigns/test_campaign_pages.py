@@ -310,7 +310,7 @@ def test_the_campaign_pages_figures_equal_the_counts_from_the_raw_rows(
     ):
         shown = re.search(rf'data-testid="fig-{key}"><span class="figure">(\d+)</span>', html)
         assert shown and int(shown[1]) == raw[key], key
-    assert "1000.00 €" in html and "4000.00 €" in html
+    assert "€1,000.00" in html and "€4,000.00" in html
     assert "Messebesucher wollen den Katalog" in html  # the hypothesis beside the result
     assert 'id="chart-per-day"' in html and "vendor/chart-4.6.1.umd.min.js" in html
     for name in ("On Time GmbH", "Competitor SE"):

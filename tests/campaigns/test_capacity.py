@@ -2,11 +2,11 @@
 
 from datetime import timedelta
 
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Role
 from campaigns.models import Channel
-from campaigns.services import capacity_check, expected_per_day
+from campaigns.services import CapacityCheck, capacity_check, expected_per_day
 
 from ..factories import CampaignFactory, UserFactory, receive_lead
 
@@ -42,11 +42,22 @@ def test_a_webinar_brings_every_call_back_on_day_one_and_the_warning_says_so_wit
     assert (day.number, day.day, day.expected, day.open_work, day.free) == (1, start, 200, 10, 40)
     assert check.overloaded
     assert check.warning() == (
-        f"Expected 200 new leads on day 1 ({start:%d.%m.%Y}), capacity 40 per day. "
+        f"Expected 200 new leads on day 1 ({start.day} {start:%b %Y}), capacity 40 per day. "
         "Stagger the start: release it in 5 waves over 5 working days (about 40 a day), "
         "or plan more reps."
     )
-    assert check.as_dict()["warning"] == check.warning()
+    # Kept as numbers, rendered as text in the reader's language.
+    assert "warning" not in check.as_dict()
+    assert CapacityCheck.from_dict(check.as_dict()).warning() == check.warning()
+    # A German reader of the stored check reads German, dates included.
+    with translation.override("de"):
+        assert (
+            CapacityCheck.from_dict(check.as_dict())
+            .warning()
+            .startswith(
+                f"Erwartet: 200 neue Leads an Tag 1 ({start:%d.%m.%Y}), Kapazität 40 pro Tag."
+            )
+        )
 
 
 def test_a_website_campaign_spread_over_its_weeks_fits_and_gives_no_warning(
@@ -103,7 +114,7 @@ def test_other_campaigns_of_the_team_take_their_share_of_the_days(
     assert [(d.expected, d.other_campaigns, d.free) for d in check.days] == [(32, 20, 30)] * 3
     assert check.overloaded
     assert check.warning().startswith(
-        f"Expected 32 new leads on day 1 ({start:%d.%m.%Y}), capacity 30 per day."
+        f"Expected 32 new leads on day 1 ({start.day} {start:%b %Y}), capacity 30 per day."
     )
 
 

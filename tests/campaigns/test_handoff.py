@@ -5,7 +5,13 @@ from django.utils import timezone
 
 from accounts.models import Role
 from campaigns.models import Campaign, Channel
-from campaigns.services import CampaignError, campaign_activate, campaign_sign_off, campaign_update
+from campaigns.services import (
+    CampaignError,
+    CapacityCheck,
+    campaign_activate,
+    campaign_sign_off,
+    campaign_update,
+)
 
 from ..factories import CampaignFactory, UserFactory
 
@@ -65,7 +71,8 @@ def test_signing_an_overloading_plan_needs_the_warning_acknowledged(planned, man
         warning_seen=True,
     )
     assert campaign.signoff_check["overloaded"] is True
-    assert campaign.signoff_check["warning"].startswith("Expected 500 new leads on day 1")
+    warning = CapacityCheck.from_dict(campaign.signoff_check).warning()
+    assert warning.startswith("Expected 500 new leads on day 1")
 
 
 def test_marketing_cannot_activate_an_unsigned_campaign_not_even_with_a_reason(planned, marketer):
@@ -126,7 +133,7 @@ def test_the_sign_off_page_shows_the_capacity_warning_with_numbers_and_signs(
     html = page.content.decode()
     assert page.status_code == 200
     assert (
-        f"Expected 200 new leads on day 1 ({planned.starts_on:%d.%m.%Y}), capacity 50 per day."
+        f"Expected 200 new leads on day 1 ({planned.starts_on.day} {planned.starts_on:%b %Y}), capacity 50 per day."
         in html
     )
 

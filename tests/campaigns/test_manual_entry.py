@@ -41,7 +41,7 @@ def test_a_phone_enquiry_becomes_a_lead_with_deadlines_counted_from_the_call(
     callback = lead.followups.get(kind=FollowUp.Kind.CALLBACK)
     assert callback.starts_at == received
     page = client.get(response["Location"], HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    due = timezone.localtime(callback.due_at).strftime("%d.%m.%Y %H:%M")
+    due = f"{timezone.localtime(callback.due_at):%-d %b %Y %H:%M}"  # English short format
     assert "Lead saved. Deadlines: " in page and f"Call back: {due}" in page
 
 

@@ -86,9 +86,7 @@ def test_upload_preview_mapping_progress_and_report(
     ).content.decode()
     assert "hx-trigger" not in done  # polling stops
     assert (
-        "2 of 2 rows processed" in done
-        and "1 leads created" in done
-        and "1 rows with errors" in done
+        "2 of 2 rows processed" in done and "1 lead created" in done and "1 row with errors" in done
     )
     assert f'href="/campaigns/imports/{job.pk}/report.csv"' in done
     report = b"".join(
