@@ -95,6 +95,10 @@ def build() -> None:
         "decision_reason",
         "decision_note",
         "dedup_key",
+        "consent_language",
+        "lawful_basis",
+        "lawful_basis_source",
+        "marketing_consent_text",
         "created_at",
         "updated_at",
     ]
@@ -128,6 +132,10 @@ def build() -> None:
                 "",
                 "",
                 f"e:k{i}@example.com",
+                "de",
+                "legitimate_interest",
+                "api",
+                "",
                 received,
                 received,
             )
