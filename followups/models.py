@@ -233,8 +233,17 @@ class Escalation(models.Model):
         REASSIGNED = 3, _("Reassigned")
 
     # No separate index: the unique (followup, level) index serves lookups by follow-up.
+    # No foreign-key constraint either: checked per row, it cost the sweep about a third
+    # of the bare UPDATE's time (docs/PERFORMANCE.md) and guards nothing here. The sweep
+    # writes each row in the transaction that moves its follow-up, holding that row's
+    # lock, so the follow-up exists; deleting one, the ORM deletes its escalations
+    # (CASCADE is Django's, with or without the constraint).
     followup = models.ForeignKey(
-        FollowUp, on_delete=models.CASCADE, related_name="escalations", db_index=False
+        FollowUp,
+        on_delete=models.CASCADE,
+        related_name="escalations",
+        db_index=False,
+        db_constraint=False,
     )
     level = models.PositiveSmallIntegerField(choices=Level)
     at = models.DateTimeField()

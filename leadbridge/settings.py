@@ -308,7 +308,7 @@ CELERY_BEAT_SCHEDULE = {
 # --- LeadBridge ----------------------------------------------------------
 LEADBRIDGE_VERSION = "0.1.0"
 LEADBRIDGE_DEFAULT_REGION = env_str("LEADBRIDGE_DEFAULT_REGION", "DE")
-LEADBRIDGE_SWEEP_BATCH_SIZE = env_int("LEADBRIDGE_SWEEP_BATCH_SIZE", 2000)
+LEADBRIDGE_SWEEP_BATCH_SIZE = env_int("LEADBRIDGE_SWEEP_BATCH_SIZE", 5000)
 # Connections that work a sweep's backlog at once (PostgreSQL; SQLite sweeps on one).
 LEADBRIDGE_SWEEP_WORKERS = env_int("LEADBRIDGE_SWEEP_WORKERS", 2)
 LEADBRIDGE_BASE_URL = env_str("LEADBRIDGE_BASE_URL", "http://127.0.0.1:8000")

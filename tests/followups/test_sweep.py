@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.core import mail
+from django.db import IntegrityError, transaction
 
 from accounts.models import Role
 from followups import services
@@ -66,6 +67,25 @@ def test_run_twice_the_sweep_flags_nothing_new(printed_lead, rep, manager):
     assert (
         Notification.objects.filter(followup=material, recipient=rep, kind="overdue").count() == 1
     )
+
+
+@pytest.mark.django_db
+def test_a_step_taken_cannot_be_recorded_twice(printed_lead):
+    _lead, material = printed_lead
+    sweep_overdue(now=at(19, 10))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Escalation.objects.create(followup=material, level=1, at=at(19, 11))
+
+
+@pytest.mark.django_db
+def test_deleting_a_lead_deletes_its_escalations(printed_lead):
+    # Escalation.followup has no database constraint: the ORM's CASCADE is what
+    # keeps an escalation from outliving its follow-up.
+    lead, material = printed_lead
+    sweep_overdue(now=at(19, 10))
+    assert Escalation.objects.filter(followup=material).exists()
+    lead.delete()
+    assert not Escalation.objects.exists()
 
 
 @pytest.mark.django_db
