@@ -317,6 +317,10 @@ def lead_tasks_response(
         "error": error,
         "form": form,
         "acted": acted,
+        # Acted on from behind "more tasks" (it sorts after the row's next task): keep it open.
+        "open_more": acted is not None
+        and row.head is not None
+        and (acted.due_at, acted.pk) > (row.head.due_at, row.head.pk),
         "focus": True,
         # After a reached call, or when booking the next step went wrong: ask for it.
         "prompt": (prompt or (form is not None and "next_step" in form.fields))
