@@ -20,9 +20,11 @@ parser = argparse.ArgumentParser(
 parser.add_argument("--open", type=int, default=100_000, help="open follow-ups")
 parser.add_argument("--requests", type=int, default=60)
 parser.add_argument("--keep", action="store_true")
+parser.add_argument("--reuse", action="store_true", help="reuse the data a --keep run left")
+parser.add_argument("--profile", action="store_true", help="cProfile one request of each queue")
 args = parser.parse_args()
 
-db_name = bench_database()
+db_name = bench_database(reuse=args.reuse)
 
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -36,6 +38,8 @@ NOW = timezone.now()
 
 
 def build() -> tuple[User, User]:
+    if args.reuse and User.objects.filter(username="rep0").exists():
+        return User.objects.get(username="rep0"), User.objects.get(username="teamlead")
     team = Team.objects.create(name="Bench", region="DE")
     reps = [
         User.objects.create_user(f"rep{i}", password="pw", role=Role.REP, team=team)
@@ -53,7 +57,8 @@ def build() -> tuple[User, User]:
         cursor.connection.cursor().copy(
             "COPY leads_lead (id, campaign_id, channel, source, external_id, company, contact_name, email, phone, street, "
             "postcode, city, country, region, message, requests_material, wants_call, consent_text, received_at, stage, "
-            "owner_id, team_id, decision, decision_reason, decision_note, dedup_key, created_at, updated_at) FROM STDIN"
+            "owner_id, team_id, decision, decision_reason, decision_note, dedup_key, created_at, updated_at, "
+            "consent_language, lawful_basis, lawful_basis_source, marketing_consent_text) FROM STDIN"
         ) as copy,
     ):
         for i in range(1, leads + 1):
@@ -88,6 +93,10 @@ def build() -> tuple[User, User]:
                     f"e:k{i}@example.com",
                     received,
                     received,
+                    "",
+                    "",
+                    "",
+                    "",
                 )
             )
     with (
@@ -133,14 +142,49 @@ def build() -> tuple[User, User]:
     return reps[0], lead_user
 
 
-def measure(client: Client, url: str) -> list[float]:
-    samples = []
+class SqlTime:
+    """Wall time spent in the database during a request (connection.execute_wrapper)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.queries = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds += time.perf_counter() - start
+            self.queries += 1
+
+
+def measure(client: Client, url: str) -> tuple[list[float], list[float], list[float], int]:
+    """Request timings, the SQL part of each (wall) and this process's CPU (Python: ORM,
+    template, lateness), so the report says where time goes even on a loaded machine."""
+    samples, sql, cpu = [], [], []
     client.get(url)  # warm
     for _ in range(args.requests):
-        with timer(samples):
+        spent = SqlTime()
+        started = time.process_time()
+        with connection.execute_wrapper(spent), timer(samples):
             response = client.get(url)
+        cpu.append(time.process_time() - started)
         assert response.status_code == 200, response.status_code
-    return samples
+        sql.append(spent.seconds)
+    return samples, sql, cpu, spent.queries
+
+
+def profile(client: Client, url: str) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile(time.process_time)  # CPU: the machine may be busy
+    profiler.runcall(client.get, url)
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(
+        r"leadbridge_extras|calendar|followups/views|reverse|translation|ngettext", 25
+    )
 
 
 def main() -> None:
@@ -163,12 +207,16 @@ def main() -> None:
     for user, label in ((rep, "rep queue"), (lead_user, "team lead queue (all 12 reps)")):
         client = Client(HTTP_HOST="127.0.0.1")
         client.force_login(user)
-        samples = measure(client, "/queue/")
+        samples, sql, cpu, queries = measure(client, "/queue/")
         verdict = "OK" if p95_ms(samples) < 100 else "OVER TARGET"
         print(
             f"{label:36s} p50 {median_ms(samples):6.1f} ms  p95 {p95_ms(samples):6.1f} ms  "
-            f"(target p95 < 100 ms) {verdict}"
+            f"(target p95 < 100 ms) {verdict}\n"
+            f"{'':36s} of which SQL p50 {median_ms(sql):6.1f} ms in {queries} queries; "
+            f"Python CPU p50 {median_ms(cpu):6.1f} ms"
         )
+        if args.profile:
+            profile(client, "/queue/")
 
 
 try:

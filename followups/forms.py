@@ -96,6 +96,9 @@ class CallForm(forms.Form):
         label=_("Call back at"), required=False, widget=DateTimeLocalInput()
     )
     note = forms.CharField(label=_("Note"), required=False, max_length=2000)
+    detail = forms.ChoiceField(
+        label=_("Result"), choices=[("", "—"), *CallOutcome.DETAILS], required=False
+    )
 
     def __init__(self, *args, now=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,10 +106,9 @@ class CallForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("outcome") == CallOutcome.CALL_LATER:
-            when = data.get("call_back_at")
-            if when is None:
-                self.add_error("call_back_at", _("Say when to call back."))
-            elif self.now and when <= self.now:
-                self.add_error("call_back_at", _("The call-back time must be in the future."))
+        when = data.get("call_back_at")
+        if data.get("outcome") == CallOutcome.CALL_LATER and when is None:
+            self.add_error("call_back_at", _("Say when to call back."))
+        elif when is not None and self.now and when <= self.now:
+            self.add_error("call_back_at", _("The call-back time must be in the future."))
         return data

@@ -1,8 +1,9 @@
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Channel
@@ -78,9 +79,37 @@ class SlaPolicy(models.Model):
         return BusinessDuration.parse(value) if value else None
 
 
+# The queue's sections, in page order. A row (a lead) sits in the section of its next
+# due task, by that task's due time alone: past it is "Overdue" (whatever the SLA's grace,
+# e.g. printed material's day between due and overdue), before midnight (local time)
+# "Due today", later "Upcoming". One column, so the counts are a per-lead MIN(due_at).
+QUEUE_SECTIONS = ("overdue", "today", "upcoming")
+
+
+def queue_day(now: datetime) -> tuple[datetime, datetime]:
+    """Start of today and of tomorrow in the site's time zone: the sections' boundaries."""
+    today = timezone.localdate(now)
+    start = timezone.make_aware(datetime.combine(today, time.min))
+    return start, timezone.make_aware(datetime.combine(today + timedelta(days=1), time.min))
+
+
+def queue_section_q(name: str, now: datetime, field: str = "due_at") -> Q:
+    """The one definition of a queue section, on `field` (a due time, or a lead's first one);
+    FollowUp.queue_section mirrors it per row."""
+    tomorrow = queue_day(now)[1]
+    return {
+        "overdue": Q(**{f"{field}__lte": now}),
+        "today": Q(**{f"{field}__gt": now, f"{field}__lt": tomorrow}),
+        "upcoming": Q(**{f"{field}__gte": tomorrow}),
+    }[name]
+
+
 class FollowUpQuerySet(models.QuerySet):
     def open(self):
         return self.filter(completed_at__isnull=True)
+
+    def in_section(self, name: str, now: datetime):
+        return self.filter(queue_section_q(name, now))
 
     def overdue(self, now: datetime):
         return self.open().filter(overdue_at__lte=now)
@@ -176,6 +205,14 @@ class FollowUp(models.Model):
                 condition=Q(completed_at__isnull=True),
                 name="followup_open_by_due",
             ),
+            # The queue's one row per lead (followups.views): each lead's first open due
+            # time (_counts) and "is there an earlier open task of this lead" (_heads).
+            models.Index(
+                fields=["lead", "due_at", "id"],
+                include=["assignee"],
+                condition=Q(completed_at__isnull=True),
+                name="followup_open_by_lead",
+            ),
             # "Overdue now" on the dashboards: the open follow-ups past their point.
             models.Index(
                 fields=["overdue_at"],
@@ -211,6 +248,12 @@ class FollowUp(models.Model):
 
     def is_overdue(self, now: datetime) -> bool:
         return self.completed_at is None and self.overdue_at <= now
+
+    def queue_section(self, now: datetime) -> str:
+        """Which queue section this open task puts its lead in (queue_section_q, per row)."""
+        if self.due_at <= now:
+            return "overdue"
+        return "today" if self.due_at < queue_day(now)[1] else "upcoming"
 
     def state(self, now: datetime) -> str:
         if self.completed_at is not None:

@@ -150,6 +150,14 @@ class CallOutcome:
         (WRONG_NUMBER, gettext_lazy("Wrong number")),
         (CALL_LATER, gettext_lazy("Call back later")),
     ]
+    # What a reached call came to (the rep's one-glance summary; the note says the rest).
+    DETAILS = [
+        ("interested", gettext_lazy("Interested")),
+        ("needs_time", gettext_lazy("Interested, not yet")),
+        ("material_only", gettext_lazy("Wanted the material only")),
+        ("not_interested", gettext_lazy("Not interested")),
+        ("wrong_person", gettext_lazy("Not the right contact")),
+    ]
 
 
 @transaction.atomic
@@ -161,10 +169,12 @@ def call_log(
     outcome: str,
     call_back_at: datetime | None = None,
     note: str = "",
+    detail: str = "",
 ) -> FollowUp | None:
     """Record a call attempt on a call-back and book what follows from it.
 
-    reached → done; call later → done, a new call-back at the agreed time;
+    reached → done (with what it came to, `detail`), and a new call-back if a time
+    was agreed; call later → done, a new call-back at the agreed time;
     no answer → done, the next attempt after the policy's retry time, until
     max_call_attempts, then the lead is unreachable; wrong number → unreachable.
     Returns the follow-up booked next, if any.
@@ -173,7 +183,9 @@ def call_log(
 
     if followup.kind != FollowUp.Kind.CALLBACK:
         raise ValueError(_("Calls are logged on call-back follow-ups."))
-    if outcome == CallOutcome.CALL_LATER and (call_back_at is None or call_back_at <= at):
+    if (outcome == CallOutcome.CALL_LATER and call_back_at is None) or (
+        call_back_at is not None and call_back_at <= at
+    ):
         raise ValueError(_("A call back later needs a time in the future."))
     _close(followup=followup, by=by, at=at, outcome=outcome, note=note)
     lead = followup.lead
@@ -188,6 +200,7 @@ def call_log(
             "outcome": outcome,
             "attempt": attempts,
             "note": note,
+            "detail": detail if outcome == CallOutcome.REACHED else "",
             "call_back_at": call_back_at.isoformat() if call_back_at else None,
         },
     )
@@ -202,7 +215,7 @@ def call_log(
     if unreachable:
         lead_stage_set(lead=lead, stage=Stage.UNREACHABLE, by=by, at=at, reason=outcome)
         return None
-    if outcome == CallOutcome.REACHED:
+    if outcome == CallOutcome.REACHED and call_back_at is None:
         return None
     if outcome == CallOutcome.NO_ANSWER:
         due_at = calendar_for(team=lead.team).add(at, policy.duration("retry_after"))

@@ -5,6 +5,7 @@ from . import views
 app_name = "followups"
 urlpatterns = [
     path("queue/", views.queue, name="queue"),
+    path("queue/leads/<int:pk>/tasks/", views.lead_tasks, name="lead_tasks"),
     path("followups/<int:pk>/dispatch/", views.dispatch, name="dispatch"),
     path("followups/<int:pk>/call/", views.call, name="call"),
     path("followups/<int:pk>/complete/", views.complete, name="complete"),

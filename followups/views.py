@@ -1,9 +1,11 @@
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, Min, OuterRef, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -12,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.models import Campaign, Channel
 from leads.models import Lead, RejectReason
@@ -27,9 +29,10 @@ from .forms import (
     QueryFilterForm,
     QueueFilterForm,
 )
-from .models import FollowUp
+from .models import QUEUE_SECTIONS, FollowUp, queue_section_q
 from .notifications import notifications_mark_read
 from .services import (
+    CallOutcome,
     FollowUpAlreadyDone,
     call_log,
     followup_complete,
@@ -37,32 +40,58 @@ from .services import (
 )
 
 PAGE_SIZE = 25
-ROW_CONTEXT = {"reject_reasons": RejectReason.choices}
-SECTIONS = ("overdue", "today", "upcoming")
+ROW_CONTEXT = {
+    "reject_reasons": RejectReason.choices,
+    "next_steps": FollowUp.NextStep.choices,
+    "call_details": CallOutcome.DETAILS,
+}
+SECTIONS = QUEUE_SECTIONS
 
 
-def _end_of_today(now: datetime) -> datetime:
-    return timezone.make_aware(datetime.combine(timezone.localdate(now), time.max))
+@dataclass
+class LeadRow:
+    """One queue row: a lead with its open tasks in the viewer's scope, next due first.
+
+    The queue page loads only the next one and how many more there are (`more`); the
+    others come when the rep opens them (lead_tasks), so a page renders 25 rows of
+    actions, not every task of 25 leads.
+    """
+
+    lead: Lead
+    tasks: list[FollowUp]
+    more: int | None = None
+
+    @property
+    def head(self) -> FollowUp | None:
+        return self.tasks[0] if self.tasks else None
+
+    @property
+    def others(self) -> list[FollowUp]:
+        return self.tasks[1:]
+
+    @property
+    def more_count(self) -> int:
+        return len(self.others) if self.more is None else self.more
 
 
 def _queue_scope(request):
-    """Whose follow-ups: a rep their own; a team lead the team's (or one rep's); admins all."""
+    """Whose follow-ups: a rep their own; a team lead the team's (or one rep's); admins all.
+
+    Filters of the task itself (assignee, kind) are on these rows; the lead-level ones
+    (team, campaign) travel with the lead, so _heads needs no join for them.
+    """
     user = request.user
-    items = FollowUp.objects.open().select_related(
-        "lead", "lead__campaign", "lead__requested_material", "lead__team", "assignee"
-    )
     if user.is_marketing:
         raise PermissionDenied
-    if user.is_rep:
-        return items.filter(assignee=user)
-    if user.is_manager:
-        items = items.filter(lead__team_id=user.team_id)
-    rep = QueueFilterForm(request.GET).valid().get("rep")
-    return items.filter(assignee_id=rep) if rep else items
-
-
-def _filtered(request, items):
+    items = FollowUp.objects.open()
     filters = QueueFilterForm(request.GET).valid()
+    if user.is_rep:
+        items = items.filter(assignee=user)
+    else:
+        if user.is_manager:
+            items = items.filter(lead__team_id=user.team_id)
+        if "rep" in filters:
+            items = items.filter(assignee_id=filters["rep"])
     if "kind" in filters:
         items = items.filter(kind=filters["kind"])
     if "campaign" in filters:
@@ -70,17 +99,39 @@ def _filtered(request, items):
     return items
 
 
+def _task_scope(request):
+    """The follow-up-level part of the scope: what may be a lead's earlier task in heads()."""
+    user = request.user
+    items = FollowUp.objects.open()
+    filters = QueueFilterForm(request.GET).valid()
+    if user.is_rep:
+        items = items.filter(assignee=user)
+    elif "rep" in filters:
+        items = items.filter(assignee_id=filters["rep"])
+    if "kind" in filters:
+        items = items.filter(kind=filters["kind"])
+    return items
+
+
+def _heads(request):
+    """Each lead's next due task in scope: the queue lists leads, one row each."""
+    return _queue_scope(request).filter(
+        ~Exists(
+            _task_scope(request).filter(
+                Q(due_at__lt=OuterRef("due_at"))
+                | Q(due_at=OuterRef("due_at"), id__lt=OuterRef("id")),
+                lead_id=OuterRef("lead_id"),
+            )
+        )
+    )
+
+
 def _filter_query(request) -> str:
     return urlencode(QueueFilterForm(request.GET).valid())
 
 
-def _section(items, name: str, now: datetime):
-    end_of_today = _end_of_today(now)
-    return {
-        "overdue": items.filter(overdue_at__lte=now),
-        "today": items.filter(overdue_at__gt=now, due_at__lte=end_of_today),
-        "upcoming": items.filter(overdue_at__gt=now, due_at__gt=end_of_today),
-    }[name].order_by("due_at", "id")
+def _section(heads, name: str, now: datetime):
+    return heads.in_section(name, now).order_by("due_at", "id")
 
 
 def _page(items, after: str):
@@ -95,11 +146,28 @@ def _page(items, after: str):
             due_at = None
         if due_at and pk is not None:
             items = items.filter(Q(due_at__gt=due_at) | Q(due_at=due_at, id__gt=pk))
+    items = items.select_related(
+        "lead", "lead__campaign", "lead__requested_material", "lead__team", "assignee"
+    )
     rows = list(items[: PAGE_SIZE + 1])
     more = rows[PAGE_SIZE].pk if len(rows) > PAGE_SIZE else None
     rows = rows[:PAGE_SIZE]
     cursor = f"{rows[-1].due_at.isoformat()}_{rows[-1].pk}" if more else ""
     return rows, cursor
+
+
+def _lead_rows(request, heads: list[FollowUp]) -> list[LeadRow]:
+    """The page's leads with their next task and how many more (one query for the page)."""
+    others = (
+        _task_scope(request)
+        .filter(lead_id__in={h.lead_id for h in heads})
+        .exclude(pk__in=[h.pk for h in heads])
+        .values("lead_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    more = {row["lead_id"]: row["n"] for row in others}
+    return [LeadRow(lead=h.lead, tasks=[h], more=more.get(h.lead_id, 0)) for h in heads]
 
 
 def _seen(counts: dict) -> str:
@@ -115,66 +183,85 @@ def _team_reps(user):
 
 
 def _counts(request, now: datetime) -> dict:
-    """All three section counts in one pass over the open follow-ups in scope."""
-    items = _filtered(request, _queue_scope(request))
-    end_of_today = _end_of_today(now)
-    return items.aggregate(
-        overdue=Count("pk", filter=Q(overdue_at__lte=now)),
-        today=Count("pk", filter=Q(overdue_at__gt=now, due_at__lte=end_of_today)),
-        upcoming=Count("pk", filter=Q(overdue_at__gt=now, due_at__gt=end_of_today)),
+    """Leads per section by their next due time, all three in one pass over the scope."""
+    firsts = _queue_scope(request).values("lead_id").annotate(first_due=Min("due_at")).order_by()
+    return firsts.aggregate(
+        **{
+            name: Count("lead_id", filter=queue_section_q(name, now, "first_due"))
+            for name in SECTIONS
+        }
     )
 
 
 @login_required
 def queue(request):
-    """The morning list: overdue (oldest deadline first), due today, then upcoming."""
+    """The morning list of leads: overdue (oldest deadline first), due today, then upcoming."""
     now = timezone.now()
-    items = _filtered(request, _queue_scope(request))
+    heads = _heads(request)
     section = request.GET.get("section")
     filters = QueueFilterForm(request.GET)
+    context = {
+        "now": now,
+        **ROW_CONTEXT,
+        "team_reps": _team_reps(request.user),
+        "filter_query": _filter_query(request),
+    }
     if request.htmx and request.GET.get("counts"):  # the page's 30-second refresh of its badges
         counts = _counts(request, now)
         changed = request.GET.get("seen", "") != _seen(counts)
         return render(request, "followups/_counts.html", {"counts": counts, "changed": changed})
     if request.htmx and section in SECTIONS:  # "show more" of one section
-        rows, cursor = _page(_section(items, section, now), request.GET.get("after", ""))
+        page, cursor = _page(_section(heads, section, now), request.GET.get("after", ""))
+        rows = _lead_rows(request, page)
         return render(
             request,
             "followups/_queue_page.html",
-            {
-                "rows": rows,
-                "cursor": cursor,
-                "name": section,
-                "now": now,
-                **ROW_CONTEXT,
-                "team_reps": _team_reps(request.user),
-                "filter_query": _filter_query(request),
-            },
+            {**context, "rows": rows, "cursor": cursor, "name": section},
         )
     sections = []
     for name in SECTIONS:
-        rows, cursor = _page(_section(items, name, now), "")
-        sections.append({"name": name, "rows": rows, "cursor": cursor})
+        page, cursor = _page(_section(heads, name, now), "")
+        sections.append({"name": name, "heads": page, "cursor": cursor})
+    rows = {
+        row.lead.pk: row for row in _lead_rows(request, [h for s in sections for h in s["heads"]])
+    }
     counts = _counts(request, now)
     for entry in sections:
         entry["count"] = counts[entry["name"]]
-    seen = _seen(counts)
-    team_reps = _team_reps(request.user)
+        entry["rows"] = [rows[h.lead_id] for h in entry.pop("heads")]
     return render(
         request,
         "followups/queue.html",
         {
+            **context,
             "sections": sections,
-            "now": now,
             "kinds": FollowUp.Kind.choices,
             "campaigns": Campaign.objects.order_by("-starts_on")[:50],
-            "team_reps": team_reps,
             "filters": {name: str(value) for name, value in filters.valid().items()},
             "filter_problems": filters.problems(),
-            "filter_query": _filter_query(request),
-            "seen": seen,
-            **ROW_CONTEXT,
+            "seen": _seen(counts),
         },
+    )
+
+
+@login_required
+@require_GET
+def lead_tasks(request, pk: int):
+    """A queue row's other open tasks, loaded when the rep opens them (htmx)."""
+    if request.user.is_marketing:
+        raise PermissionDenied
+    lead = get_object_or_404(
+        Lead.objects.visible_to(request.user).select_related("requested_material"), pk=pk
+    )
+    if not request.htmx:
+        return redirect("leads:detail", pk=lead.pk)
+    tasks = list(
+        _task_scope(request).filter(lead=lead).select_related("assignee").order_by("due_at", "id")
+    )
+    return render(
+        request,
+        "followups/_more_tasks.html",
+        {**ROW_CONTEXT, "row": LeadRow(lead=lead, tasks=tasks), "now": timezone.now()},
     )
 
 
@@ -187,39 +274,70 @@ def _actionable_followup(request, pk: int) -> FollowUp:
     )
 
 
-def queue_row_response(
+def lead_tasks_response(
     request,
-    followup: FollowUp,
+    lead: Lead,
     *,
+    acted: FollowUp | None = None,
     message: str = "",
     error: str = "",
     form=None,
     status=200,
-    booked: FollowUp | None = None,
+    prompt: bool = False,
 ):
-    """The acted-on row (done, or with its error), the follow-up the action booked right
-    under it so the rep can go on without a reload, and fresh section counts. Public:
-    the lead actions (leads.views) answer a queue row with it too."""
+    """After a sales action: the lead's whole row again (queue) or its open follow-ups
+    (lead page, `where=lead`), with the message or the form's errors in place, and fresh
+    section counts. Every open task of the lead is re-read, so a task the action closed
+    (a rejection closes them all) loses its buttons at once. Public: the lead actions
+    (leads.views) answer with it too."""
     if not request.htmx:
-        return redirect("followups:queue")
-    followup.refresh_from_db()
+        if error:
+            messages.error(request, error)
+        elif message:
+            messages.success(request, message)
+        return (
+            redirect("leads:detail", pk=lead.pk)
+            if _where(request) == "lead"
+            else redirect("followups:queue")
+        )
     now = timezone.now()
-    if booked is not None and (
-        booked.completed_at is not None or booked.assignee_id != followup.assignee_id
-    ):
-        booked = None
+    lead = Lead.objects.select_related("campaign", "requested_material", "team").get(pk=lead.pk)
+    on_lead_page = _where(request) == "lead"
+    tasks = lead.followups.open().select_related("assignee")  # each task's .lead is `lead`
+    if not on_lead_page:
+        tasks = tasks.filter(pk__in=_task_scope(request).filter(lead=lead).values("pk"))
+    row = LeadRow(lead=lead, tasks=list(tasks.order_by("due_at", "id")))
+    shown_in = request.POST.get("section", "")
+    moves_to = row.head.queue_section(now) if row.head else ""
     context = {
         **ROW_CONTEXT,
-        "f": followup,
+        "row": row,
         "now": now,
         "team_reps": _team_reps(request.user),
         "message": message,
         "error": error,
         "form": form,
-        "booked": booked,
-        "counts": _counts(request, now) if not error else None,
+        "acted": acted,
+        # Acted on from behind "more tasks" (it sorts after the row's next task): keep it open.
+        "open_more": acted is not None
+        and row.head is not None
+        and (acted.due_at, acted.pk) > (row.head.due_at, row.head.pk),
+        "focus": True,
+        # After a reached call, or when booking the next step went wrong: ask for it.
+        "prompt": (prompt or (form is not None and "next_step" in form.fields))
+        and lead.stage == "lead"
+        and not lead.is_closed,
+        "section": shown_in,
+        "moves_to": moves_to if shown_in in SECTIONS and moves_to != shown_in else "",
     }
+    if on_lead_page:
+        return render(request, "followups/_lead_tasks.html", context, status=status)
+    context["counts"] = _counts(request, now) if not error else None
     return render(request, "followups/_row_response.html", context, status=status)
+
+
+def _where(request) -> str:
+    return "lead" if request.POST.get("where") == "lead" else "queue"
 
 
 @login_required
@@ -234,17 +352,23 @@ def dispatch(request, pk: int):
             followup=followup, by=request.user, at=timezone.now(), postal=postal
         )
     except FollowUpAlreadyDone:
-        return queue_row_response(
-            request, followup, error=_("This was already done by someone else."), status=409
+        return lead_tasks_response(
+            request,
+            followup.lead,
+            acted=followup,
+            error=_("This was already done by someone else."),
+            status=409,
         )
     except ValueError as exc:
-        return queue_row_response(request, followup, error=str(exc), status=422)
+        return lead_tasks_response(
+            request, followup.lead, acted=followup, error=str(exc), status=422
+        )
     due = date_format(timezone.localtime(callback.due_at), "SHORT_DATETIME_FORMAT")
-    return queue_row_response(
+    return lead_tasks_response(
         request,
-        followup,
+        followup.lead,
+        acted=followup,
         message=_("Material sent. Call back by %(due)s.") % {"due": due},
-        booked=callback,
     )
 
 
@@ -255,30 +379,49 @@ def call(request, pk: int):
     now = timezone.now()
     form = CallForm(request.POST, now=now)
     if not form.is_valid():
-        return queue_row_response(
-            request, followup, form=form, error=_("Please correct the call details."), status=422
+        return lead_tasks_response(
+            request,
+            followup.lead,
+            acted=followup,
+            form=form,
+            error=_("Please correct the call details."),
+            status=422,
         )
+    outcome = form.cleaned_data["outcome"]
     try:
         booked = call_log(
             followup=followup,
             by=request.user,
             at=now,
-            outcome=form.cleaned_data["outcome"],
+            outcome=outcome,
             call_back_at=form.cleaned_data["call_back_at"],
             note=form.cleaned_data["note"],
+            detail=form.cleaned_data["detail"],
         )
     except FollowUpAlreadyDone:
-        return queue_row_response(
-            request, followup, error=_("This was already done by someone else."), status=409
+        return lead_tasks_response(
+            request,
+            followup.lead,
+            acted=followup,
+            error=_("This was already done by someone else."),
+            status=409,
         )
     except ValueError as exc:
-        return queue_row_response(request, followup, error=str(exc), status=422)
+        return lead_tasks_response(
+            request, followup.lead, acted=followup, error=str(exc), status=422
+        )
     if booked is None:
         message = _("Call logged.")
     else:
         due = date_format(timezone.localtime(booked.due_at), "SHORT_DATETIME_FORMAT")
         message = _("Call logged. Next attempt by %(due)s.") % {"due": due}
-    return queue_row_response(request, followup, message=message, booked=booked)
+    return lead_tasks_response(
+        request,
+        followup.lead,
+        acted=followup,
+        message=message,
+        prompt=outcome == CallOutcome.REACHED,
+    )
 
 
 @login_required
@@ -287,8 +430,12 @@ def complete(request, pk: int):
     """Done with a next step (visit held, sample sent, offer made)."""
     followup = _actionable_followup(request, pk)
     if followup.kind != FollowUp.Kind.NEXT_STEP:
-        return queue_row_response(
-            request, followup, error=_("Use the actions of this task."), status=422
+        return lead_tasks_response(
+            request,
+            followup.lead,
+            acted=followup,
+            error=_("Use the actions of this task."),
+            status=422,
         )
     try:
         followup_complete(
@@ -299,10 +446,14 @@ def complete(request, pk: int):
             note=request.POST.get("note", "")[:2000],
         )
     except FollowUpAlreadyDone:
-        return queue_row_response(
-            request, followup, error=_("This was already done by someone else."), status=409
+        return lead_tasks_response(
+            request,
+            followup.lead,
+            acted=followup,
+            error=_("This was already done by someone else."),
+            status=409,
         )
-    return queue_row_response(request, followup, message=_("Done."))
+    return lead_tasks_response(request, followup.lead, acted=followup, message=_("Done."))
 
 
 class DashboardFilters:

@@ -259,13 +259,20 @@ class BusinessCalendar:
         if end < start:
             return -self.business_minutes_between(end, start)
         start_local, end_local = start.astimezone(TZ), end.astimezone(TZ)
+        first, last = start_local.date(), end_local.date()
         total = timedelta()
-        day = start_local.date()
-        while day <= end_local.date():
+        for day in {first, last}:  # the two ends are cut by start and end
             if self.is_working_day(day):
                 lo = max(start_local, self._at(day, self.opens_at))
                 hi = min(end_local, self._at(day, self.closes_at))
                 if hi > lo:
                     total += hi - lo
-            day += timedelta(days=1)
+        # Every working day in between counts whole (wall-clock hours, DST or not): only
+        # counted, not built as datetimes, as the queue asks this for every late row.
+        between = sum(
+            self.is_working_day(first + timedelta(days=n)) for n in range(1, (last - first).days)
+        )
+        total += between * (
+            datetime.combine(first, self.closes_at) - datetime.combine(first, self.opens_at)
+        )
         return int(total.total_seconds() // 60)

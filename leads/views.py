@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 from followups.forms import IdField, QueryFilterForm
 from followups.models import Escalation, FollowUp
 from followups.services import CallOutcome
+from followups.views import ROW_CONTEXT, LeadRow, lead_tasks_response
 
 from .forms import DecideForm, MoveForm, NoteForm, QualifyForm, ReassignForm
 from .models import Lead, RejectReason, Stage
@@ -24,6 +25,7 @@ from .services import (
 
 _DETAIL_LABELS = {
     "outcome": dict(CallOutcome.CHOICES),
+    "detail": dict(CallOutcome.DETAILS),
     "reason": dict(RejectReason.choices),
     "next_step": dict(FollowUp.NextStep.choices),
     "kind": dict(FollowUp.Kind.choices),
@@ -34,7 +36,7 @@ _DETAIL_LABELS = {
 def _detail(data: dict) -> str:
     """A short human line from an event's data: outcome, reason, new owner, note."""
     parts = []
-    for key in ("kind", "outcome", "next_step", "reason"):
+    for key in ("kind", "outcome", "detail", "next_step", "reason"):
         if data.get(key):
             parts.append(str(_DETAIL_LABELS[key].get(data[key], data[key])))
     if data.get("to_name"):
@@ -49,7 +51,13 @@ def _detail(data: dict) -> str:
 def timeline(lead: Lead) -> list[dict]:
     """The lead's history, newest first: its events plus the sweep's escalation steps."""
     entries = [
-        {"at": e.at, "label": e.get_kind_display(), "actor": e.actor, "detail": _detail(e.data)}
+        {
+            "at": e.at,
+            "kind": e.kind,
+            "label": e.get_kind_display(),
+            "actor": e.actor,
+            "detail": _detail(e.data),
+        }
         for e in lead.events.select_related("actor")
     ]
     # A successful reassignment is on the timeline as its own event (with names);
@@ -60,6 +68,7 @@ def timeline(lead: Lead) -> list[dict]:
     entries += [
         {
             "at": x.at,
+            "kind": "escalation",
             "label": x.get_level_display(),
             "actor": None,
             "detail": x.followup.get_kind_display(),
@@ -90,12 +99,15 @@ def _sales_lead(request, pk: int) -> Lead:
 def lead_detail(request, pk: int):
     lead = _visible_lead(request, pk)
     now = timezone.now()
+    followups = list(lead.followups.select_related("assignee").order_by("due_at", "id"))
     return render(
         request,
         "leads/lead_detail.html",
         {
+            **ROW_CONTEXT,
             "lead": lead,
-            "followups": lead.followups.select_related("assignee").order_by("due_at"),
+            "followups": followups,
+            "row": LeadRow(lead=lead, tasks=[f for f in followups if f.completed_at is None]),
             "timeline": timeline(lead),
             "now": now,
             "decide_form": DecideForm(),
@@ -114,17 +126,16 @@ def _after_action(
     row_pk: str | None,
     message: str = "",
     error: str = "",
+    form=None,
     status=200,
-    booked=None,
 ):
-    """From a queue row (htmx): re-render that row. From the lead page: back to it."""
-    row = QueryFilterForm.one(IdField("row"), row_pk) if request.htmx else None
-    if row:
-        followup = get_object_or_404(FollowUp.objects.filter(lead=lead), pk=row)
-        from followups.views import queue_row_response
-
-        return queue_row_response(
-            request, followup, message=message, error=error, status=status, booked=booked
+    """From a queue row or the lead page's follow-ups (htmx): that lead's tasks again,
+    errors in place. From the lead page's plain forms: back to it."""
+    if request.htmx:
+        row = QueryFilterForm.one(IdField("row"), row_pk)
+        acted = FollowUp.objects.filter(lead=lead, pk=row).first() if row else None
+        return lead_tasks_response(
+            request, lead, acted=acted, message=message, error=error, form=form, status=status
         )
     (messages.error if error else messages.success)(request, error or message)
     return redirect("leads:detail", pk=lead.pk)
@@ -141,7 +152,9 @@ def decide(request, pk: int):
     form = DecideForm(request.POST)
     row = request.POST.get("followup")
     if not form.is_valid():
-        return _after_action(request, lead, row_pk=row, error=_form_errors(form), status=422)
+        return _after_action(
+            request, lead, row_pk=row, error=_form_errors(form), form=form, status=422
+        )
     try:
         lead_decide(lead=lead, by=request.user, at=timezone.now(), **form.cleaned_data)
     except LeadChanged:
@@ -164,15 +177,17 @@ def qualify(request, pk: int):
     form = QualifyForm(request.POST, now=now)
     row = request.POST.get("followup")
     if not form.is_valid():
-        return _after_action(request, lead, row_pk=row, error=_form_errors(form), status=422)
+        return _after_action(
+            request, lead, row_pk=row, error=_form_errors(form), form=form, status=422
+        )
     try:
-        booked = lead_qualify(lead=lead, by=request.user, at=now, **form.cleaned_data)
+        lead_qualify(lead=lead, by=request.user, at=now, **form.cleaned_data)
     except LeadChanged:
         return _after_action(
             request, lead, row_pk=row, error=_("This lead was qualified already."), status=409
         )
     return _after_action(
-        request, lead, row_pk=row, message=_("Qualified: the next step is booked."), booked=booked
+        request, lead, row_pk=row, message=_("Qualified: the next step is booked.")
     )
 
 

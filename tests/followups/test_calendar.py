@@ -151,3 +151,28 @@ def test_subtracting_business_minutes_undoes_adding_them(calendar, start, minute
         back <= calendar.snap(start)
         or calendar.business_minutes_between(calendar.snap(start), back) == 0
     )
+
+
+def _minutes_day_by_day(calendar: BusinessCalendar, start: datetime, end: datetime) -> int:
+    """The plain definition: the office hours of every day, cut to [start, end)."""
+    start, end = start.astimezone(TZ), end.astimezone(TZ)
+    total, day = timedelta(), start.date()
+    while day <= end.date():
+        if calendar.is_working_day(day):
+            lo = max(start, datetime.combine(day, calendar.opens_at, tzinfo=TZ))
+            hi = min(end, datetime.combine(day, calendar.closes_at, tzinfo=TZ))
+            total += max(hi - lo, timedelta())
+        day += timedelta(days=1)
+    return int(total.total_seconds() // 60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(calendar=calendars, start=moments, span=st.integers(0, 60 * 24 * 120))
+def test_business_minutes_between_counts_whole_days_as_the_day_by_day_definition(
+    calendar, start, span
+):
+    # The queue asks this for every late row, so whole days are counted, not walked.
+    end = start + timedelta(minutes=span)
+    assert calendar.business_minutes_between(start, end) == _minutes_day_by_day(
+        calendar, start, end
+    )

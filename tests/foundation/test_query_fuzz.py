@@ -72,6 +72,12 @@ PAGES = {
         {**QUEUE, "counts": "1", "seen": "1-2-3"},
         {"HTTP_HX_REQUEST": "true"},
     ),
+    "followups:lead_tasks": (
+        "/queue/leads/{lead}/tasks/",
+        ["rep"],
+        QUEUE,
+        {"HTTP_HX_REQUEST": "true"},
+    ),
     "followups:dashboard": ("/dashboard/", ["manager"], {**DASHBOARD, "export": None}, {}),
     "followups:dashboard_leads": (
         "/dashboard/leads/",

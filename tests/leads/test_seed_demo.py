@@ -212,7 +212,7 @@ def test_the_rep_lands_on_a_queue_with_overdue_and_upcoming_work(demo, client):
     sections = {s["name"]: s for s in response.context["sections"]}
     assert sections["overdue"]["rows"] and sections["upcoming"]["rows"]
     for section in sections.values():
-        assert all(f.assignee.username == "rep" for f in section["rows"])
+        assert all(t.assignee.username == "rep" for row in section["rows"] for t in row.tasks)
 
 
 @pytest.mark.django_db

@@ -136,6 +136,7 @@ MATRIX: dict[str, Rule] = {
     "leads:reassign": Rule(post=frozenset({"manager_b"}), body={"leads": "lead", "to": "rep_b"}),
     # --- follow-ups, queue, dashboards, notifications ---------------------------------------
     "followups:queue": read(SALES),
+    "followups:lead_tasks": Rule(get=RA, obj="lead"),  # a queue row's other tasks (GET only)
     "followups:dispatch": Rule(post=RA, obj="followup", changes=RA),
     "followups:call": Rule(post=RA, obj="followup", changes=RA, body={"outcome": "reached"}),
     "followups:complete": Rule(post=RA, obj="followup", changes=RA),
