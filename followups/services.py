@@ -1065,7 +1065,7 @@ def notification_emails_send(*, now: datetime, batch_size: int = 200) -> int:
         sending=Notification.EmailState.SENDING,
         sent=Notification.EmailState.SENT,
         size=batch_size,
-        related=("recipient", "followup", "lead"),
+        related=("recipient", "followup", "lead", "campaign"),
         send=send,
     )
 
@@ -1078,6 +1078,10 @@ def _email_one(notification: Notification) -> str:
     with translation.override(recipient.language):
         subject = notification.subject_text()
         lines = [subject, ""]
+        if notification.note:
+            lines += [_("Comment:"), notification.note, ""]
+        if notification.campaign_id:
+            lines.append(f"{settings.LEADBRIDGE_BASE_URL}/campaigns/{notification.campaign_id}/")
         for item in items.order_by("due_at"):
             due = timezone.localtime(item.due_at).strftime("%d.%m.%Y %H:%M")
             lines.append(f"- {item.get_kind_display()} · {item.lead} · {_('due')} {due}")
@@ -1093,6 +1097,25 @@ def _email_one(notification: Notification) -> str:
         log.exception("notification %s: email failed", notification.pk)
         return Notification.EmailState.FAILED
     return Notification.EmailState.SENT
+
+
+def team_leads(*, team_id: int | None) -> list[int]:
+    """The team leads of a team (administrators stand in when it has none)."""
+    return _managers_by_team({team_id})[team_id]
+
+
+def notify(*, recipient_ids: list[int], kind: str, now: datetime, **about) -> list[Notification]:
+    """One bell notification per recipient, each also emailed once (notification_emails_send),
+    queued when the transaction commits so the other side hears of it at once."""
+    from .tasks import send_notification_emails_task
+
+    created = Notification.objects.bulk_create(
+        Notification(recipient_id=pk, kind=kind, created_at=now, **about)
+        for pk in dict.fromkeys(recipient_ids)
+    )
+    if created:
+        transaction.on_commit(send_notification_emails_task.delay)
+    return created
 
 
 def notifications_mark_read(*, user: User, now: datetime, ids: list[int] | None = None) -> int:

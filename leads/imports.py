@@ -65,6 +65,7 @@ from .models import (
     Source,
     dedup_key,
     lawful_basis_record,
+    postal_address_complete,
     received_at_problem,
 )
 
@@ -224,6 +225,10 @@ REASONS: dict[str, Any] = {
     "bool": _("“%(value)s” in %(field)s is neither yes nor no"),
     "country": _("“%(value)s” is not a country code (DE, AT, CH …)"),
     "unreachable": _("no email, phone or postal address: sales could not follow up"),
+    "no_postal_address": _(
+        "asks for printed material but has no postal address (street, postcode and city): "
+        "add the address or answer no for the material"
+    ),
     "no_consent": _("no consent, and consent is the lawful basis chosen for this file"),
     "too_many_cells": _(
         "the row has %(found)d values but the header only %(expected)d – "
@@ -570,6 +575,8 @@ class ImportOptions:
     received_on: date | None = None
     consent_all: bool = False
     material_all: bool = False
+    # The material rows asking for one get is printed: only rows with a postal address may.
+    material_printed: bool = False
     consent_text: str = ""
     consent_language: str = ""
     lawful_basis: str = LawfulBasis.CONTRACT  # import_run passes the job's; tests and bench this
@@ -617,6 +624,14 @@ class RowParser:
         data["requests_material"] = self._flag(
             "requests_material", get, errors, self.options.material_all
         )
+        if (
+            data["requests_material"]
+            and self.options.material_printed
+            and not postal_address_complete(
+                street=data["street"], postcode=data["postcode"], city=data["city"]
+            )
+        ):
+            errors.append(_reason("no_postal_address", "requests_material"))
         data["wants_call"] = self._flag("wants_call", get, errors, False)
         consent = self._flag("consent", get, errors, self.options.consent_all)
         data["consent_text"] = str(self.options.consent_text) if consent else ""
@@ -1717,7 +1732,8 @@ def import_start(*, campaign, name: str, data: bytes, by: User | None, now: date
         mapping=mapping_guess(table.header),
         total=total,
         created_by=by,
-        material_all=campaign.materials.exists(),
+        # Unticked: whoever imports says so when every row really asked for the material.
+        material_all=False,
     )
     job.file.save(f"{digest[:12]}-{safe_name}", ContentFile(data), save=False)
     job.save()
@@ -1762,6 +1778,12 @@ def import_configure(
     return job
 
 
+def _gives_printed_material(campaign) -> bool:
+    """Rows asking for material get the campaign's first (as lead_receive gives it)."""
+    first = campaign.materials.order_by("pk").first()
+    return first is not None and first.is_printed
+
+
 def import_run(
     *, job_id: int, clock: Callable[[], datetime] = timezone.now, chunk_size: int | None = None
 ) -> ImportJob:
@@ -1796,6 +1818,7 @@ def import_run(
         received_on=job.received_on,
         consent_all=job.consent_all,
         material_all=job.material_all,
+        material_printed=_gives_printed_material(job.campaign),
         consent_text=job.campaign.consent_text_for(language),
         consent_language=language,
         lawful_basis=job.lawful_basis,
@@ -1935,20 +1958,18 @@ def _fail(job: ImportJob, *, line: int, error: str, now: datetime) -> None:
         )
 
 
+def issue_text(issue: ImportIssue) -> str:
+    """Why a row did not become a new lead, in the reader's language (page and report)."""
+    return "; ".join(
+        reason_text({**r, "params": {**(r.get("params") or {}), "lead": issue.lead_id or "?"}})
+        for r in issue.reasons
+    )
+
+
 def issue_report_rows(*, job: ImportJob) -> Iterator[list]:
     """The error report: one line per row that did not become a new lead."""
     for issue in job.issues.order_by("line", "pk").iterator(chunk_size=2000):
-        yield [
-            issue.line,
-            issue.get_kind_display(),
-            "; ".join(
-                reason_text(
-                    {**r, "params": {**(r.get("params") or {}), "lead": issue.lead_id or "?"}}
-                )
-                for r in issue.reasons
-            ),
-            *issue.values,
-        ]
+        yield [issue.line, issue.get_kind_display(), issue_text(issue), *issue.values]
 
 
 def parse_rows(
