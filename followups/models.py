@@ -295,7 +295,8 @@ class Notification(models.Model):
     campaign = models.ForeignKey(
         "campaigns.Campaign", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
-    note = models.TextField(blank=True)
+    # db_default: the sweep's set-based INSERT (services._claim_sql) names its own columns.
+    note = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
     email_state = models.CharField(max_length=10, choices=EmailState, default=EmailState.PENDING)
