@@ -270,6 +270,8 @@ class PublicLeadForm(forms.Form):
         if materials.exists():
             self.fields["material"].queryset = materials
             self.fields["material"].label_from_instance = material_choice_label
+            if not any(m.is_printed for m in materials):
+                self.fields["material"].help_text = ""
         else:
             del self.fields["material"]
         self.fields["consent"].label = consent_text

@@ -116,7 +116,9 @@ def test_marketing_asks_through_the_campaign_page(client, planned, marketer, man
     client.force_login(marketer)
     page = client.get(f"/campaigns/{planned.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "Ask the team lead for the sign-off" in page
-    response = client.post(f"/campaigns/{planned.pk}/signoff/request/", follow=True)
+    response = client.post(
+        f"/campaigns/{planned.pk}/signoff/request/", follow=True, HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert "the team lead of Vertrieb Süd was notified" in response.content.decode()
     assert Notification.objects.filter(recipient=manager, kind="signoff_requested").exists()
 
