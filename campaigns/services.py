@@ -398,6 +398,7 @@ def campaign_sign_off(
     notify(
         recipient_ids=[asked_by or campaign.owner_id],
         kind=Notification.Kind.SIGNED_OFF,
+        by=by,
         now=now,
         campaign=campaign,
     )
@@ -434,6 +435,7 @@ def campaign_sign_off_request(*, campaign: Campaign, by: User, now: datetime) ->
     notify(
         recipient_ids=team_leads(team_id=campaign.team_id),
         kind=Notification.Kind.SIGNOFF_REQUESTED,
+        by=by,
         now=now,
         campaign=campaign,
     )
@@ -464,6 +466,7 @@ def campaign_sign_off_return(
     notify(
         recipient_ids=[asked_by or campaign.owner_id],
         kind=Notification.Kind.SIGNOFF_RETURNED,
+        by=by,
         now=now,
         campaign=campaign,
         note=comment,

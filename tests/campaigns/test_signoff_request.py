@@ -201,3 +201,15 @@ def test_the_sign_off_page_shows_the_deadlines_a_lead_arriving_now_gets(
     due = timezone.localtime(printed.material_by)
     assert f"{due:%d.%m.} {due:%H:%M}" in section
     assert "Katalog 2026" in section and "Whitepaper" in section
+
+
+def test_an_administrator_signing_their_own_request_is_not_told_what_they_did(
+    planned, team, manager
+):
+    admin = UserFactory(username="ada", role=Role.ADMIN)
+    now = timezone.now()
+    campaign_sign_off_request(campaign=planned, by=admin, now=now)
+    campaign_sign_off(campaign=planned, by=admin, team=team, sla_policy=None, now=now)
+    assert list(Notification.objects.values_list("recipient__username", "kind")) == [
+        ("mara", "signoff_requested")
+    ]
