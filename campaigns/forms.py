@@ -15,6 +15,7 @@ from leads.models import (
     ImportJob,
     LawfulBasis,
     RejectReason,
+    postal_address_complete,
     received_at_problem,
 )
 
@@ -174,6 +175,19 @@ class SignOffForm(forms.Form):
             self.fields["team"].queryset = Team.objects.filter(pk=user.team_id)
 
 
+class SignOffReturnForm(forms.Form):
+    comment = forms.CharField(
+        label=_("What should marketing change?"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": _("Say what marketing should change.")},
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 class ActivateForm(forms.Form):
     override_reason = forms.CharField(
         label=_("Reason for activating without sign-off"),
@@ -192,6 +206,20 @@ COUNTRY_CHOICES = [
     ("", _("Other country")),
 ]
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,40}$")
+
+
+def material_choice_label(material: InfoMaterial) -> str:
+    """“Price list – by post”: the title and how it comes, without the kind's own brackets."""
+    how = _("by post") if material.is_printed else _("by email")
+    return f"{material.title} – {how}"
+
+
+def _postal(data: dict) -> bool:
+    return postal_address_complete(
+        street=data.get("street") or "",
+        postcode=data.get("postcode") or "",
+        city=data.get("city") or "",
+    )
 
 
 class PublicLeadForm(forms.Form):
@@ -213,13 +241,16 @@ class PublicLeadForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+    # Nothing chosen in advance: a visitor who only wants a call leaves it alone, and
+    # nobody is posted a brochure they did not pick.
     material = forms.ModelChoiceField(
-        label=_("Send me this information material"),
+        label=_("Would you like information material? (optional)"),
         queryset=InfoMaterial.objects.none(),
         required=False,
         empty_label=_("No material, thank you"),
         widget=forms.RadioSelect,
         blank=True,
+        help_text=_("Printed material comes by post: then we need your address."),
     )
     wants_call = forms.BooleanField(label=_("Please call me"), required=False)
     consent = forms.BooleanField(label=_("Consent"), required=True)
@@ -236,9 +267,11 @@ class PublicLeadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.campaign = campaign
         materials = campaign.materials.order_by("pk")
-        self.fields["material"].queryset = materials
         if materials.exists():
-            self.fields["material"].initial = materials.first().pk
+            self.fields["material"].queryset = materials
+            self.fields["material"].label_from_instance = material_choice_label
+            if not any(m.is_printed for m in materials):
+                self.fields["material"].help_text = ""
         else:
             del self.fields["material"]
         self.fields["consent"].label = consent_text
@@ -275,9 +308,9 @@ class PublicLeadForm(forms.Form):
             self.add_error(
                 "email", _("We send this material by email: please give your email address.")
             )
-        if material is not None and material.is_printed:
+        if material is not None and material.is_printed and not _postal(data):
             for name in ("street", "postcode", "city"):
-                if not data.get(name):
+                if not (data.get(name) or "").strip():
                     self.add_error(name, _("We post this material: please give your address."))
         if data.get("marketing") and not data.get("email") and "email" not in self.errors:
             self.add_error("email", _("We send news by email: please give your email address."))
@@ -409,6 +442,11 @@ class ManualLeadForm(forms.Form):
         )
         if not reachable and not self.errors:
             self.add_error(None, _("Give an email address, a phone number or a postal address."))
+        material = data.get("material")
+        if material is not None and material.is_printed and not _postal(data):
+            self.add_error(
+                "material", _("Printed material is posted: give street, postcode and city.")
+            )
         if data.get("lawful_basis") == LawfulBasis.CONSENT and not data.get("consent"):
             self.add_error(
                 "consent", _("Consent as the lawful basis needs the consent to have been given.")
@@ -475,8 +513,14 @@ class ImportMappingForm(forms.Form):
         initial=ImportJob.Duplicates.SKIP,
         widget=forms.RadioSelect,
     )
+    # Unticked unless whoever imports says so (leads.imports.import_start).
     material_all = forms.BooleanField(
-        label=_("Every row asked for the campaign's info material"), required=False
+        label=_("Every row asked for the campaign's info material"),
+        required=False,
+        help_text=_(
+            "Tick only if every person in the file asked for it. Printed material needs a "
+            "postal address: rows without street, postcode and city are listed as errors."
+        ),
     )
     consent_all = forms.BooleanField(
         label=_("Every row gave consent with the campaign's consent text"), required=False

@@ -116,6 +116,25 @@ class Campaign(models.Model):
         related_name="+",
     )
     signed_off_at = models.DateTimeField(null=True, blank=True)
+    # The step before the signature: marketing asks the team lead (who is notified),
+    # who signs or sends the plan back with a comment (marketing is notified).
+    signoff_requested_at = models.DateTimeField(null=True, blank=True)
+    signoff_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    signoff_returned_at = models.DateTimeField(null=True, blank=True)
+    signoff_returned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    signoff_comment = models.TextField(_("comment of the team lead"), blank=True)
     # The capacity check the team lead saw when signing (campaigns.services.capacity_check),
     # kept as signed: the plan was agreed on these numbers.
     signoff_check = models.JSONField(default=dict, blank=True, editable=False)
@@ -166,6 +185,17 @@ class Campaign(models.Model):
     @property
     def is_signed_off(self) -> bool:
         return self.signed_off_at is not None
+
+    @property
+    def signoff_state(self) -> str:
+        """Where the sign-off stands: "signed", "requested", "returned" or "open"."""
+        if self.signed_off_at is not None:
+            return "signed"
+        if self.signoff_requested_at is not None:
+            return "requested"
+        if self.signoff_returned_at is not None:
+            return "returned"
+        return "open"
 
     @property
     def is_active(self) -> bool:

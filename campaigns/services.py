@@ -20,7 +20,8 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team, User
-from followups.models import FollowUp, SlaPolicy
+from followups.models import FollowUp, Notification, SlaPolicy
+from followups.services import notify, team_leads
 from leadbridge import outbox
 from leads.models import Lead, LeadEvent, RejectReason, Stage
 
@@ -68,10 +69,12 @@ def campaign_update(
         setattr(campaign, name, value)
     withdrawn = campaign.is_signed_off and bool(changed & set(PLAN_FIELDS))
     if withdrawn:
-        # The stored capacity check went with the plan it checked.
+        # The stored capacity check went with the plan it checked; marketing asks again.
         campaign.signed_off_at = None
         campaign.signed_off_by = None
         campaign.signoff_check = {}
+        campaign.signoff_requested_at = None
+        campaign.signoff_requested_by = None
     campaign.full_clean()
     campaign.save()
     if materials is not None:
@@ -81,24 +84,29 @@ def campaign_update(
 
 # --- capacity: will the team cope? ------------------------------------------------------
 
-# How a channel's responses arrive over its working days (shares of the expected
-# responses, day 1 first). A webinar's attendees all want their call the next day;
-# a mailing answers fast and then fades (half each day); a print ad trickles in
-# for two weeks; a website form or a fair spreads evenly over the campaign window.
-_DECAY = "decay"
-_UNIFORM = "uniform"
+# The arrival curve: how a campaign's expected responses spread over its working days.
+#
+# Responses arrive on the working days of the campaign's window (starts_on to ends_on;
+# an open-ended campaign: four working weeks). Within the window the channel's curve
+# gives each day its share:
+# - even (webinar, website form, trade fair, phone, other): the same every working day,
+#   so a 6-week webinar series brings a sixth of its leads per week, not all on day 1
+#   (a one-day webinar, ends_on = starts_on, still brings them all on that day);
+# - halving (newsletter, mailing): half on the first day, half of the rest each next day,
+#   for at most two working weeks;
+# - trickle (print ad, partner): 30, 20, 15, 10, 10, 5, 5, 5 % over eight working days.
+# Whatever the curve would bring after the window's end arrives on its last day.
+_HALVING = "halving"
+_EVEN = "even"
+_TRICKLE = [0.30, 0.20, 0.15, 0.10, 0.10, 0.05, 0.05, 0.05]
 PROFILES: dict[str, list[float] | str] = {
-    Channel.WEBINAR: [1.0],
-    Channel.NEWSLETTER: _DECAY,
-    Channel.MAILING: _DECAY,
-    Channel.PRINT_AD: [0.30, 0.20, 0.15, 0.10, 0.10, 0.05, 0.05, 0.05],
-    Channel.PARTNER: [0.30, 0.20, 0.15, 0.10, 0.10, 0.05, 0.05, 0.05],
-    Channel.TRADE_FAIR: _UNIFORM,
-    Channel.WEBSITE: _UNIFORM,
-    Channel.PHONE: _UNIFORM,
-    Channel.OTHER: _UNIFORM,
+    Channel.NEWSLETTER: _HALVING,
+    Channel.MAILING: _HALVING,
+    Channel.PRINT_AD: _TRICKLE,
+    Channel.PARTNER: _TRICKLE,
 }
-OPEN_ENDED_DAYS = 20  # a campaign without an end date: spread over four working weeks
+HALVING_DAYS = 10
+OPEN_ENDED_DAYS = 20  # a campaign without an end date: four working weeks
 MAX_DAYS = 60
 
 
@@ -114,16 +122,16 @@ def _working_days(*, calendar, start: date, end: date | None, limit: int) -> lis
 
 
 def _shares(channel: str, n_days: int) -> list[float]:
-    profile = PROFILES.get(channel, _UNIFORM)
-    if profile == _UNIFORM:
+    """Each of the first n_days' share of the responses (summing to 1)."""
+    profile = PROFILES.get(channel, _EVEN)
+    if profile == _EVEN:
         return [1 / n_days] * n_days
-    if profile == _DECAY:
+    if profile == _HALVING:
         shares = [0.5 ** (i + 1) for i in range(n_days)]
-        shares[-1] += 1 - sum(shares)  # what is left arrives on the last day
-        return shares
-    shares = list(profile[:n_days])
-    total = sum(shares)
-    return [s / total for s in shares]
+    else:
+        shares = list(profile[:n_days])
+    shares[-1] += 1 - sum(shares)  # what would come after the window arrives on its last day
+    return shares
 
 
 def expected_per_day(*, total: int, shares: list[float]) -> list[int]:
@@ -137,19 +145,14 @@ def expected_per_day(*, total: int, shares: list[float]) -> list[int]:
 
 
 def campaign_days(*, campaign: Campaign, calendar) -> list[tuple[date, int]]:
-    """The campaign's expected new leads per working day."""
-    profile = PROFILES.get(campaign.channel, _UNIFORM)
-    limit = MAX_DAYS
-    if campaign.ends_on is None and profile == _UNIFORM:
-        limit = OPEN_ENDED_DAYS
-    if isinstance(profile, list):
-        limit = len(profile)
-    end = campaign.ends_on if profile == _UNIFORM else None
+    """The campaign's expected new leads per working day (the arrival curve above)."""
+    profile = PROFILES.get(campaign.channel, _EVEN)
+    if profile == _EVEN:
+        limit = MAX_DAYS if campaign.ends_on else OPEN_ENDED_DAYS
+    else:
+        limit = HALVING_DAYS if profile == _HALVING else len(profile)
     days = _working_days(
-        calendar=calendar,
-        start=campaign.starts_on,
-        end=end,
-        limit=limit if profile != _DECAY else 10,
+        calendar=calendar, start=campaign.starts_on, end=campaign.ends_on, limit=limit
     )
     counts = expected_per_day(
         total=campaign.expected_responses, shares=_shares(campaign.channel, len(days))
@@ -345,6 +348,15 @@ def can_sign_off(user: User, campaign: Campaign, team: Team | None = None) -> bo
     return team is None or team.pk == user.team_id
 
 
+def can_request_sign_off(user: User, campaign: Campaign) -> bool:
+    """Marketing (and administrators) ask for the signature of a planned, unsigned plan."""
+    return (
+        (user.is_marketing or user.is_admin_role)
+        and campaign.status == Campaign.Status.PLANNED
+        and not campaign.is_signed_off
+    )
+
+
 def can_activate(user: User, campaign: Campaign) -> bool:
     """Marketing launches campaigns (once sales signed off), as do administrators and
     the team lead of the campaign's own team."""
@@ -389,15 +401,88 @@ def campaign_sign_off(
     campaign.signed_off_by = by
     campaign.signed_off_at = now
     campaign.signoff_check = check.as_dict()
-    campaign.save(
-        update_fields=[
-            "team",
-            "sla_policy",
-            "signed_off_by",
-            "signed_off_at",
-            "signoff_check",
-            "updated_at",
-        ]
+    asked_by = campaign.signoff_requested_by_id
+    campaign.signoff_requested_at = None
+    campaign.signoff_requested_by = None
+    campaign.signoff_returned_at = None
+    campaign.signoff_returned_by = None
+    campaign.signoff_comment = ""
+    campaign.save(update_fields=[*SIGNOFF_FIELDS, "team", "sla_policy", "signoff_check"])
+    notify(
+        recipient_ids=[asked_by or campaign.owner_id],
+        kind=Notification.Kind.SIGNED_OFF,
+        by=by,
+        now=now,
+        campaign=campaign,
+    )
+    return campaign
+
+
+SIGNOFF_FIELDS = [
+    "signed_off_by",
+    "signed_off_at",
+    "signoff_requested_at",
+    "signoff_requested_by",
+    "signoff_returned_at",
+    "signoff_returned_by",
+    "signoff_comment",
+    "updated_at",
+]
+
+
+@transaction.atomic
+def campaign_sign_off_request(*, campaign: Campaign, by: User, now: datetime) -> Campaign:
+    """Marketing asks the team lead of the campaign's team to sign off its plan: the
+    team lead gets a bell notification and an email."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if not can_request_sign_off(by, campaign):
+        raise CampaignError(_("Only marketing asks for the sign-off of a planned, unsigned plan."))
+    if campaign.team_id is None:
+        raise CampaignError(_("Choose the team that follows up first (edit the campaign)."))
+    campaign.signoff_requested_at = now
+    campaign.signoff_requested_by = by
+    campaign.signoff_returned_at = None
+    campaign.signoff_returned_by = None
+    campaign.signoff_comment = ""
+    campaign.save(update_fields=SIGNOFF_FIELDS)
+    notify(
+        recipient_ids=team_leads(team_id=campaign.team_id),
+        kind=Notification.Kind.SIGNOFF_REQUESTED,
+        by=by,
+        now=now,
+        campaign=campaign,
+    )
+    return campaign
+
+
+@transaction.atomic
+def campaign_sign_off_return(
+    *, campaign: Campaign, by: User, comment: str, now: datetime
+) -> Campaign:
+    """The team lead sends the plan back unsigned, with a comment for marketing (who is
+    notified: bell and email; the comment stays on the campaign page)."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if not can_sign_off(by, campaign):
+        raise CampaignError(_("Only the team lead of the campaign's team can send the plan back."))
+    if campaign.status != Campaign.Status.PLANNED or campaign.is_signed_off:
+        raise CampaignError(_("Only a planned, unsigned plan can be sent back."))
+    comment = comment.strip()
+    if not comment:
+        raise CampaignError(_("Say what marketing should change."))
+    asked_by = campaign.signoff_requested_by_id
+    campaign.signoff_requested_at = None
+    campaign.signoff_requested_by = None
+    campaign.signoff_returned_at = now
+    campaign.signoff_returned_by = by
+    campaign.signoff_comment = comment
+    campaign.save(update_fields=SIGNOFF_FIELDS)
+    notify(
+        recipient_ids=[asked_by or campaign.owner_id],
+        kind=Notification.Kind.SIGNOFF_RETURNED,
+        by=by,
+        now=now,
+        campaign=campaign,
+        note=comment,
     )
     return campaign
 
@@ -669,6 +754,78 @@ class Promise:
     call_estimated: bool = False  # counted from the planned dispatch, not booked yet
 
 
+def _callback_after_material(*, lead: Lead, material: FollowUp, policy, calendar) -> datetime:
+    """When the call-back is due if the material goes out at its deadline: the call-back
+    material_dispatch books then, counted by the same code (followup_build)."""
+    from followups.services import followup_build
+
+    printed = lead.requested_material is not None and lead.requested_material.is_printed
+    return followup_build(
+        lead=lead,
+        kind=FollowUp.Kind.CALLBACK,
+        rule="callback_after_postal" if printed else "callback_after_digital",
+        policy=policy,
+        starts_at=material.due_at,
+        calendar=calendar,
+    ).due_at
+
+
+@dataclass
+class PlannedDeadlines:
+    """What one kind of lead of a campaign gets when it arrives now (the sign-off page)."""
+
+    material: InfoMaterial | None
+    wants_call: bool
+    material_by: datetime | None  # None: no material asked for
+    material_at_once: bool  # digital: emailed on arrival
+    call_by: datetime
+    decision_by: datetime | None
+
+
+def plan_deadlines(
+    *, campaign: Campaign, team: Team | None, sla_policy: SlaPolicy | None, now: datetime
+) -> list[PlannedDeadlines]:
+    """The deadlines a lead arriving `now` would get under this plan (team and policy),
+    for each material the campaign offers and for a lead asking for none, computed by
+    the intake's own code (followups.services.initial_followups)."""
+    from followups.services import calendar_for, initial_followups, sla_policy_for
+
+    policy = sla_policy or sla_policy_for(lead=Lead(channel=campaign.channel))
+    calendar = calendar_for(team=team)
+    kinds = [(m, False) for m in campaign.materials.order_by("pk")] + [(None, False)]
+    if campaign.channel == Channel.WEBSITE:
+        kinds.append((None, True))  # a web enquiry asking for a call: its own, shorter rule
+    planned = []
+    for material, wants_call in kinds:
+        lead = Lead(
+            channel=campaign.channel,
+            team=team,
+            received_at=now,
+            requests_material=material is not None,
+            requested_material=material,
+            wants_call=wants_call,
+        )
+        owed = {f.kind: f for f in initial_followups(lead=lead, policy=policy, calendar=calendar)}
+        sent = owed.get(FollowUp.Kind.MATERIAL)
+        callback = owed.get(FollowUp.Kind.CALLBACK)
+        decision = owed.get(FollowUp.Kind.DECISION)
+        planned.append(
+            PlannedDeadlines(
+                material=material,
+                wants_call=wants_call,
+                material_by=sent.due_at if sent else None,
+                material_at_once=bool(sent and not material.is_printed and sent.due_at <= now),
+                call_by=callback.due_at
+                if callback
+                else _callback_after_material(
+                    lead=lead, material=sent, policy=policy, calendar=calendar
+                ),
+                decision_by=decision.due_at if decision else None,
+            )
+        )
+    return planned
+
+
 def intake_promise(*, lead: Lead) -> Promise:
     from followups.deadlines import calendar_for, sla_policy_for
 
@@ -688,13 +845,12 @@ def intake_promise(*, lead: Lead) -> Promise:
     elif material is not None and material.completed_at is None:
         # The call-back is booked when the material goes out; until then its deadline
         # follows from the policy, counted from the material's deadline.
-        policy = material.policy or sla_policy_for(lead=lead)
-        rule = (
-            "callback_after_postal_due"
-            if lead.requested_material and lead.requested_material.is_printed
-            else "callback_after_digital_due"
+        promise.call_by = _callback_after_material(
+            lead=lead,
+            material=material,
+            policy=material.policy or sla_policy_for(lead=lead),
+            calendar=calendar_for(team=lead.team),
         )
-        promise.call_by = calendar_for(team=lead.team).add(material.due_at, policy.duration(rule))
         promise.call_estimated = True
     return promise
 

@@ -39,6 +39,7 @@ from leads.imports import (
     import_preview,
     import_start,
     issue_report_rows,
+    issue_text,
 )
 from leads.intake import PersonErased, lead_receive
 from leads.models import ImportJob, Lead, RejectReason, Source
@@ -54,6 +55,7 @@ from .forms import (
     NurtureFilterForm,
     PublicLeadForm,
     SignOffForm,
+    SignOffReturnForm,
 )
 from .models import Campaign
 
@@ -156,7 +158,13 @@ def _material_overdue(now):
 def campaign_detail(request, pk: int):
     campaign = get_object_or_404(
         Campaign.objects.select_related(
-            "owner", "team", "sla_policy", "signed_off_by", "activated_by"
+            "owner",
+            "team",
+            "sla_policy",
+            "signed_off_by",
+            "activated_by",
+            "signoff_requested_by",
+            "signoff_returned_by",
         ),
         pk=pk,
     )
@@ -216,6 +224,7 @@ def campaign_detail(request, pk: int):
             "embed_snippet": embed_snippet,
             "can_plan": _can_plan(request.user),
             "can_sign": services.can_sign_off(request.user, campaign),
+            "can_request": services.can_request_sign_off(request.user, campaign),
             "can_activate": services.can_activate(request.user, campaign),
             "can_override": services.can_override(request.user, campaign),
             "activate_form": ActivateForm(),
@@ -265,11 +274,72 @@ def campaign_signoff(request, pk: int):
         if team
         else None
     )
+    sla_policy = (
+        form.cleaned_data.get("sla_policy")
+        if form.is_bound and form.is_valid()
+        else campaign.sla_policy
+    )
     return render(
         request,
         "campaigns/campaign_signoff.html",
-        {"campaign": campaign, "form": form, "check": check, "team": team},
+        {
+            "campaign": campaign,
+            "form": form,
+            "return_form": SignOffReturnForm(),
+            "check": check,
+            "team": team,
+            "deadlines": services.plan_deadlines(
+                campaign=campaign, team=team, sla_policy=sla_policy, now=now
+            ),
+            "now": now,
+        },
     )
+
+
+@login_required
+@require_POST
+def campaign_signoff_request(request, pk: int):
+    """Marketing asks the team lead to sign off (the team lead is notified)."""
+    _planner(request)
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        services.campaign_sign_off_request(campaign=campaign, by=request.user, now=timezone.now())
+    except services.CampaignError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            _("Sign-off requested: the team lead of %(team)s was notified.")
+            % {"team": campaign.team},
+        )
+    return redirect("campaigns:detail", pk=campaign.pk)
+
+
+@login_required
+@require_POST
+def campaign_signoff_return(request, pk: int):
+    """The team lead sends the plan back with a comment (marketing is notified)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if not services.can_sign_off(request.user, campaign):
+        raise PermissionDenied(
+            _("The team lead of the team that follows up signs off the follow-up plan.")
+        )
+    form = SignOffReturnForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("comment", [])))
+        return redirect("campaigns:signoff", pk=campaign.pk)
+    try:
+        services.campaign_sign_off_return(
+            campaign=campaign,
+            by=request.user,
+            comment=form.cleaned_data["comment"],
+            now=timezone.now(),
+        )
+    except services.CampaignError as exc:
+        messages.error(request, str(exc))
+        return redirect("campaigns:signoff", pk=campaign.pk)
+    messages.success(request, _("Plan sent back to marketing with your comment."))
+    return redirect("campaigns:detail", pk=campaign.pk)
 
 
 @login_required
@@ -312,7 +382,7 @@ def _lead_rows(leads):
     for lead in leads.iterator(chunk_size=2000):
         yield [
             lead.pk,
-            timezone.localtime(lead.received_at).strftime("%Y-%m-%d %H:%M"),
+            lead.received_at,
             lead.company,
             lead.contact_name,
             lead.email,
@@ -324,42 +394,40 @@ def _lead_rows(leads):
             lead.get_source_display(),
             lead.get_stage_display(),
             str(lead.owner or ""),
-            timezone.localtime(lead.material_sent_at).strftime("%Y-%m-%d %H:%M")
-            if lead.material_sent_at
-            else "",
-            timezone.localtime(lead.first_contact_at).strftime("%Y-%m-%d %H:%M")
-            if lead.first_contact_at
-            else "",
+            lead.material_sent_at,
+            lead.first_contact_at,
             lead.get_decision_display(),
             lead.get_decision_reason_display(),
             lead.decision_note,
-            "yes" if lead.consent_at else "no",
+            lead.consent_at is not None,
             lead.message,
         ]
 
 
-LEAD_CSV_HEADER = [
-    "id",
-    "received_at",
-    "company",
-    "contact_name",
-    "email",
-    "phone",
-    "street",
-    "postcode",
-    "city",
-    "country",
-    "source",
-    "stage",
-    "owner",
-    "material_sent_at",
-    "first_call_at",
-    "decision",
-    "reason",
-    "decision_note",
-    "consent",
-    "message",
-]
+def lead_csv_header() -> list[str]:
+    """Readable column names in the reader's language (the CSV dialect follows it too)."""
+    return [
+        _("ID"),
+        _("Received"),
+        _("Company"),
+        _("Contact person"),
+        _("Email"),
+        _("Phone"),
+        _("Street"),
+        _("Postcode"),
+        _("City"),
+        _("Country"),
+        _("Source"),
+        _("Stage"),
+        _("Owner"),
+        _("Material sent"),
+        _("First call"),
+        _("Decision"),
+        _("Reason"),
+        _("Decision note"),
+        _("Consent"),
+        _("Message"),
+    ]
 
 
 @login_required
@@ -370,7 +438,7 @@ def campaign_leads_csv(request, pk: int):
     leads = (
         Lead.objects.filter(campaign=campaign).select_related("owner").order_by("received_at", "pk")
     )
-    return csv_response(f"leads-campaign-{campaign.pk}.csv", LEAD_CSV_HEADER, _lead_rows(leads))
+    return csv_response(f"leads-campaign-{campaign.pk}.csv", lead_csv_header(), _lead_rows(leads))
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -428,12 +496,29 @@ def _import_job(request, pk: int) -> ImportJob:
     return get_object_or_404(ImportJob.objects.select_related("campaign", "created_by"), pk=pk)
 
 
+ISSUES_PER_PAGE = 50
+
+
+def _import_result(request, job: ImportJob) -> dict:
+    """The progress and, once finished, one page of the rows that did not become new
+    leads, with line number and reason (the CSV report has them all)."""
+    context = {"job": job, "campaign": job.campaign}
+    if job.is_finished:
+        page = Paginator(job.issues.order_by("line", "pk"), ISSUES_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+        for issue in page.object_list:
+            issue.text = issue_text(issue)
+        context["issues"] = page
+    return context
+
+
 @login_required
 def import_detail(request, pk: int):
     """The mapping preview while the job waits for it, then the progress and the result."""
     job = _import_job(request, pk)
     if job.status != ImportJob.Status.MAPPING:
-        return render(request, "leads/import_detail.html", {"job": job, "campaign": job.campaign})
+        return render(request, "leads/import_detail.html", _import_result(request, job))
     form = ImportMappingForm(request.POST or None, job=job)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -477,13 +562,13 @@ def import_detail(request, pk: int):
 def import_progress(request, pk: int):
     """Polled by htmx every second until the job is finished."""
     job = _import_job(request, pk)
-    return render(request, "leads/_import_progress.html", {"job": job})
+    return render(request, "leads/_import_progress.html", _import_result(request, job))
 
 
 @login_required
 def import_report(request, pk: int):
     job = _import_job(request, pk)
-    header = [_("row"), _("result"), _("reason"), *job.header]
+    header = [_("Row"), _("Result"), _("Reason"), *job.header]
     return csv_response(f"import-{job.pk}-report.csv", header, issue_report_rows(job=job))
 
 
@@ -544,9 +629,7 @@ def nurture_list(request):
     if request.GET.get("format") == "csv":
         rows = (
             [
-                timezone.localtime(lead.decided_at).strftime("%Y-%m-%d %H:%M")
-                if lead.decided_at
-                else "",
+                lead.decided_at,
                 lead.company,
                 lead.contact_name,
                 lead.email,
@@ -559,15 +642,15 @@ def nurture_list(request):
             for lead in leads.iterator(chunk_size=2000)
         )
         header = [
-            "rejected_at",
-            "company",
-            "contact_name",
-            "email",
-            "phone",
-            "campaign",
-            "reason",
-            "note",
-            "rejected_by",
+            _("Rejected"),
+            _("Company"),
+            _("Contact person"),
+            _("Email"),
+            _("Phone"),
+            _("Campaign"),
+            _("Reason"),
+            _("Note"),
+            _("Rejected by"),
         ]
         return csv_response("nurturing.csv", header, rows)
     page = Paginator(leads, LEADS_PER_PAGE).get_page(request.GET.get("page"))

@@ -320,6 +320,9 @@ class Notification(models.Model):
         ESCALATED = "escalated", _("Escalated to you")
         REASSIGNED_TO = "reassigned_to", _("Reassigned to you")
         REASSIGNED_FROM = "reassigned_from", _("Taken from you")
+        SIGNOFF_REQUESTED = "signoff_requested", _("Sign-off requested")
+        SIGNED_OFF = "signed_off", _("Follow-up plan signed off")
+        SIGNOFF_RETURNED = "signoff_returned", _("Follow-up plan sent back")
 
     class EmailState(models.TextChoices):
         NONE = "none", _("No email")
@@ -339,6 +342,12 @@ class Notification(models.Model):
     followup = models.ForeignKey(FollowUp, on_delete=models.CASCADE, null=True, blank=True)
     lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, null=True, blank=True)
     followup_ids = models.JSONField(default=list, blank=True)
+    # The sign-off notifications concern a campaign; `note` is the team lead's comment.
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # db_default: the sweep's set-based INSERT (services._claim_sql) names its own columns.
+    note = models.TextField(blank=True, default="", db_default="")
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
     email_state = models.CharField(max_length=10, choices=EmailState, default=EmailState.PENDING)
@@ -367,6 +376,8 @@ class Notification(models.Model):
         return self.subject_text()
 
     def subject_text(self) -> str:
+        if self.campaign_id:
+            return f"{self.get_kind_display()}: {self.campaign}"
         if self.count > 1 or not self.followup_id:
             return _("%(kind)s: %(count)d follow-ups") % {
                 "kind": self.get_kind_display(),

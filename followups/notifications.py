@@ -45,7 +45,7 @@ def notification_emails_send(*, now: datetime, batch_size: int = 200) -> int:
         sending=Notification.EmailState.SENDING,
         sent=Notification.EmailState.SENT,
         size=batch_size,
-        related=("recipient", "followup", "lead"),
+        related=("recipient", "followup", "lead", "campaign"),
         send=send,
     )
 
@@ -58,6 +58,10 @@ def _email_one(notification: Notification) -> str:
     with translation.override(recipient.language):
         subject = notification.subject_text()
         lines = [subject, ""]
+        if notification.note:
+            lines += [_("Comment:"), notification.note, ""]
+        if notification.campaign_id:
+            lines.append(f"{settings.LEADBRIDGE_BASE_URL}/campaigns/{notification.campaign_id}/")
         for item in items.order_by("due_at"):
             due = date_format(timezone.localtime(item.due_at), "SHORT_DATETIME_FORMAT")
             lines.append(f"- {item.get_kind_display()} · {item.lead} · {_('due')} {due}")

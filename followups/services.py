@@ -735,3 +735,25 @@ def rep_loads(*, team_ids: set[int]) -> dict[int, dict[int, int]]:
     for rep in reps.values("pk", "team_id", "load"):
         loads[rep["team_id"]][rep["pk"]] = rep["load"]
     return loads
+
+
+def team_leads(*, team_id: int | None) -> list[int]:
+    """The team leads of a team (administrators stand in when it has none)."""
+    return _managers_by_team({team_id})[team_id]
+
+
+def notify(
+    *, recipient_ids: list[int], kind: str, by: User, now: datetime, **about
+) -> list[Notification]:
+    """One bell notification per recipient (not `by`, who did it), each also emailed once
+    (notification_emails_send), queued on commit so the other side hears of it at once."""
+    from .tasks import send_notification_emails_task
+
+    created = Notification.objects.bulk_create(
+        Notification(recipient_id=pk, kind=kind, created_at=now, **about)
+        for pk in dict.fromkeys(recipient_ids)
+        if pk is not None and pk != by.pk
+    )
+    if created:
+        transaction.on_commit(send_notification_emails_task.delay)
+    return created

@@ -14,6 +14,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.models import Campaign, Channel
@@ -671,15 +672,24 @@ def _teams_for(user):
     return Team.objects.all()
 
 
+# The shares' column names in exports, as the dashboard's tiles name them.
+RATE_LABELS = {
+    "material_on_time_share": gettext_lazy("Material sent within SLA"),
+    "call_rate": gettext_lazy("Call-back rate"),
+    "reach_rate": gettext_lazy("Reached by phone"),
+    "acceptance_rate": gettext_lazy("Sales acceptance rate"),
+}
+
+
 def _breakdown_csv(by: str, rows) -> HttpResponse:
     header = [
         str(metrics.BREAKDOWNS[by][1]),
         *[str(m.label) for m in metrics.METRICS.values()],
-        *[str(r) for r in metrics.RATES],
-        "material_hours_median",
-        "material_hours_p90",
-        "first_contact_hours_median",
-        "first_contact_hours_p90",
+        *[str(RATE_LABELS.get(r, r)) for r in metrics.RATES],
+        _("Hours to material, median"),
+        _("Hours to material, p90"),
+        _("Hours to first contact, median"),
+        _("Hours to first contact, p90"),
     ]
     body = []
     for _key, name, f in rows:
@@ -744,39 +754,39 @@ def dashboard_leads(request):
     )
     if request.GET.get("export") == "csv":
         header = [
-            "id",
-            "received_at",
-            "company",
-            "contact_name",
-            "email",
-            "phone",
-            "campaign",
-            "channel",
-            "owner",
-            "team",
-            "stage",
-            "material_sent_at",
-            "first_contact_at",
-            "decision",
-            "decision_reason",
+            _("ID"),
+            _("Received"),
+            _("Company"),
+            _("Contact person"),
+            _("Email"),
+            _("Phone"),
+            _("Campaign"),
+            _("Channel"),
+            _("Owner"),
+            _("Team"),
+            _("Stage"),
+            _("Material sent"),
+            _("First contact"),
+            _("Decision"),
+            _("Reason"),
         ]
         body = (
             [
                 lead.pk,
-                timezone.localtime(lead.received_at).isoformat(),
+                lead.received_at,
                 lead.company,
                 lead.contact_name,
                 lead.email,
                 lead.phone,
                 lead.campaign or "",
-                lead.channel,
+                lead.get_channel_display(),
                 lead.owner or "",
                 lead.team or "",
-                lead.stage,
-                lead.material_sent_at and timezone.localtime(lead.material_sent_at).isoformat(),
-                lead.first_contact_at and timezone.localtime(lead.first_contact_at).isoformat(),
-                lead.decision,
-                lead.decision_reason,
+                lead.get_stage_display(),
+                lead.material_sent_at,
+                lead.first_contact_at,
+                lead.get_decision_display(),
+                lead.get_decision_reason_display(),
             ]
             for lead in leads.iterator(chunk_size=2000)
         )
@@ -799,7 +809,7 @@ def dashboard_leads(request):
 
 @login_required
 def notification_list(request):
-    items = request.user.notifications.select_related("lead", "followup")[:100]
+    items = request.user.notifications.select_related("lead", "followup", "campaign")[:100]
     return render(request, "followups/notification_list.html", {"notifications": items})
 
 

@@ -33,6 +33,7 @@ from django.utils.translation import gettext_lazy as _
 from .models import (
     LawfulBasis,
     dedup_key,
+    postal_address_complete,
     received_at_problem,
 )
 
@@ -192,6 +193,10 @@ REASONS: dict[str, Any] = {
     "bool": _("“%(value)s” in %(field)s is neither yes nor no"),
     "country": _("“%(value)s” is not a country code (DE, AT, CH …)"),
     "unreachable": _("no email, phone or postal address: sales could not follow up"),
+    "no_postal_address": _(
+        "asks for printed material but has no postal address (street, postcode and city): "
+        "add the address or answer no for the material"
+    ),
     "no_consent": _("no consent, and consent is the lawful basis chosen for this file"),
     "too_many_cells": _(
         "the row has %(found)d values but the header only %(expected)d – "
@@ -538,6 +543,8 @@ class ImportOptions:
     received_on: date | None = None
     consent_all: bool = False
     material_all: bool = False
+    # The material rows asking for one get is printed: only rows with a postal address may.
+    material_printed: bool = False
     consent_text: str = ""
     consent_language: str = ""
     lawful_basis: str = LawfulBasis.CONTRACT  # import_run passes the job's; tests and bench this
@@ -585,6 +592,14 @@ class RowParser:
         data["requests_material"] = self._flag(
             "requests_material", get, errors, self.options.material_all
         )
+        if (
+            data["requests_material"]
+            and self.options.material_printed
+            and not postal_address_complete(
+                street=data["street"], postcode=data["postcode"], city=data["city"]
+            )
+        ):
+            errors.append(reason("no_postal_address", "requests_material"))
         data["wants_call"] = self._flag("wants_call", get, errors, False)
         consent = self._flag("consent", get, errors, self.options.consent_all)
         data["consent_text"] = str(self.options.consent_text) if consent else ""

@@ -145,7 +145,8 @@ def import_start(*, campaign, name: str, data: bytes, by: User | None, now: date
         mapping=mapping_guess(table.header),
         total=total,
         created_by=by,
-        material_all=campaign.materials.exists(),
+        # Unticked: whoever imports says so when every row really asked for the material.
+        material_all=False,
     )
     job.file.save(f"{digest[:12]}-{safe_name}", ContentFile(data), save=False)
     job.save()
@@ -190,6 +191,12 @@ def import_configure(
     return job
 
 
+def _gives_printed_material(campaign) -> bool:
+    """Rows asking for material get the campaign's first (as lead_receive gives it)."""
+    first = campaign.materials.order_by("pk").first()
+    return first is not None and first.is_printed
+
+
 def import_run(
     *, job_id: int, clock: Callable[[], datetime] = timezone.now, chunk_size: int | None = None
 ) -> ImportJob:
@@ -224,6 +231,7 @@ def import_run(
         received_on=job.received_on,
         consent_all=job.consent_all,
         material_all=job.material_all,
+        material_printed=_gives_printed_material(job.campaign),
         consent_text=job.campaign.consent_text_for(language),
         consent_language=language,
         lawful_basis=job.lawful_basis,
@@ -398,17 +406,15 @@ def _fail(job: ImportJob, *, line: int, error: str, now: datetime) -> None:
         )
 
 
+def issue_text(issue: ImportIssue) -> str:
+    """Why a row did not become a new lead, in the reader's language (page and report)."""
+    return "; ".join(
+        reason_text({**r, "params": {**(r.get("params") or {}), "lead": issue.lead_id or "?"}})
+        for r in issue.reasons
+    )
+
+
 def issue_report_rows(*, job: ImportJob) -> Iterator[list]:
     """The error report: one line per row that did not become a new lead."""
     for issue in job.issues.order_by("line", "pk").iterator(chunk_size=2000):
-        yield [
-            issue.line,
-            issue.get_kind_display(),
-            "; ".join(
-                reason_text(
-                    {**r, "params": {**(r.get("params") or {}), "lead": issue.lead_id or "?"}}
-                )
-                for r in issue.reasons
-            ),
-            *issue.values,
-        ]
+        yield [issue.line, issue.get_kind_display(), issue_text(issue), *issue.values]

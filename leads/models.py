@@ -101,6 +101,12 @@ class RejectReason(models.TextChoices):
     OTHER = "other", _("Other")
 
 
+def postal_address_complete(*, street: str, postcode: str, city: str) -> bool:
+    """Printed material can be posted: street, postcode and city are all given. The web
+    form, manual entry and the import refuse printed material without them."""
+    return all(part and part.strip() for part in (street, postcode, city))
+
+
 def dedup_key(*, email: str = "", phone: str = "", company: str = "", name: str = "") -> str:
     """The identity used to find duplicates: email, else phone, else company + name."""
     email = (email or "").strip().lower()

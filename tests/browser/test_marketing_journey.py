@@ -87,6 +87,7 @@ def test_a_marketer_plans_gets_sign_off_imports_and_sees_a_web_lead_arrive(
     page.get_by_label("Name", exact=True).fill("Webinar Antriebstechnik")
     page.get_by_label("Channel").select_option("webinar")
     page.get_by_label("Starts on").fill(start.isoformat())
+    page.get_by_label("Ends on").fill(start.isoformat())  # a one-day webinar
     page.get_by_label("Budget (EUR)").fill("6000")
     page.get_by_label("Expected responses").fill("200")
     page.get_by_label("Hypothesis").fill("200 Anmeldungen, 20 Termine")
@@ -97,11 +98,14 @@ def test_a_marketer_plans_gets_sign_off_imports_and_sees_a_web_lead_arrive(
         page.get_by_text("Waiting for the team lead of Vertrieb Süd to sign off")
     ).to_be_visible()
     expect(page.get_by_role("button", name="Activate campaign")).to_have_count(0)
+    page.get_by_role("button", name="Ask the team lead for the sign-off").click()
+    expect(page.get_by_test_id("signoff-requested")).to_contain_text("waiting for the team lead")
     campaign = Campaign.objects.get(name="Webinar Antriebstechnik")
     _logout(page)
 
     # 2. The team lead sees the capacity warning, with numbers, and signs anyway.
     login(page, live_server, "mara", "pw")
+    expect(page.get_by_test_id("bell-count")).to_have_text("1")  # the request
     page.get_by_role("link", name="Campaign sign-offs").click()
     page.get_by_role("link", name="Webinar Antriebstechnik").click()
     page.get_by_role("link", name="Review and sign off the follow-up plan").click()

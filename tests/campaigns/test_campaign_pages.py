@@ -328,16 +328,16 @@ def test_the_lead_export_is_safe_against_formula_injection(client, marketer, cam
         message="@SUM(A1:A9)",
     )
     client.force_login(marketer)
-    response = client.get(f"/campaigns/{campaign.pk}/leads.csv")
+    response = client.get(f"/campaigns/{campaign.pk}/leads.csv", HTTP_ACCEPT_LANGUAGE="en")
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     header, row = rows[0], rows[1]
     record = dict(zip(header, row, strict=True))
-    assert record["company"] == '\'=HYPERLINK("http://evil.example","klick")'
-    assert record["contact_name"] == "'+1+1"
-    assert record["message"] == "'@SUM(A1:A9)"
-    assert record["phone"] == "'+49 89 123"
-    assert record["email"] == "x@example.com"
+    assert record["Company"] == '\'=HYPERLINK("http://evil.example","klick")'
+    assert record["Contact person"] == "'+1+1"
+    assert record["Message"] == "'@SUM(A1:A9)"
+    assert record["Phone"] == "'+49 89 123"
+    assert record["Email"] == "x@example.com"
 
 
 def test_sales_cannot_export_a_campaigns_leads(client, rep, campaign):

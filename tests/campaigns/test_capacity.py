@@ -11,7 +11,7 @@ from campaigns.services import CapacityCheck, capacity_check, expected_per_day
 from ..factories import CampaignFactory, UserFactory, receive_lead
 
 
-def test_a_webinar_brings_every_call_back_on_day_one_and_the_warning_says_so_with_numbers(
+def test_a_one_day_webinar_brings_every_call_back_on_day_one_and_the_warning_says_so(
     team, rep, second_rep, marketer, campaign, next_monday
 ):
     UserFactory(username="absent", role=Role.REP, team=team, is_absent=True)
@@ -32,6 +32,7 @@ def test_a_webinar_brings_every_call_back_on_day_one_and_the_warning_says_so_wit
         team=team,
         status="planned",
         starts_on=start,
+        ends_on=start,
         expected_responses=200,
     )
 
@@ -126,6 +127,7 @@ def test_a_team_without_present_reps_has_no_capacity_at_all(team, marketer, next
         team=team,
         status="planned",
         starts_on=next_monday,
+        ends_on=next_monday,
         expected_responses=5,
     )
     check = capacity_check(campaign=campaign, team=team, today=timezone.localdate())
@@ -148,3 +150,47 @@ def test_expected_per_day_always_adds_up():
     for total in (0, 1, 7, 99, 1000):
         for n in (1, 3, 7):
             assert sum(expected_per_day(total=total, shares=[1 / n] * n)) == total
+
+
+def test_a_six_week_webinars_leads_spread_over_its_window_not_all_on_day_one(
+    team, rep, second_rep, marketer, next_monday
+):
+    """150 leads over six working weeks (30 working days) are 5 a day: the team of two
+    reps (50 a day) copes; were they all due on day 1, it would not."""
+    calendar = team.calendar()
+    end = next_monday + timedelta(weeks=6) - timedelta(days=3)  # the sixth week's Friday
+    webinar = CampaignFactory(
+        channel=Channel.WEBINAR,
+        owner=marketer,
+        team=team,
+        status="planned",
+        starts_on=next_monday,
+        ends_on=end,
+        expected_responses=150,
+    )
+    check = capacity_check(campaign=webinar, team=team, today=timezone.localdate())
+    working_days = [
+        next_monday + timedelta(days=i)
+        for i in range((end - next_monday).days + 1)
+        if calendar.is_working_day(next_monday + timedelta(days=i))
+    ]
+    assert [d.day for d in check.days] == working_days
+    assert check.expected_total == 150
+    assert max(d.expected for d in check.days) - min(d.expected for d in check.days) <= 1
+    assert check.days[0].expected <= 150 / len(working_days) + 1
+    assert not check.overloaded
+
+
+def test_a_mailing_front_loads_but_never_past_its_window(team, marketer, next_monday):
+    mailing = CampaignFactory(
+        channel=Channel.MAILING,
+        owner=marketer,
+        team=team,
+        status="planned",
+        starts_on=next_monday,
+        ends_on=next_monday + timedelta(days=2),  # Monday to Wednesday
+        expected_responses=100,
+    )
+    check = capacity_check(campaign=mailing, team=team, today=timezone.localdate())
+    # Half, a quarter, and what would have come later lands on the window's last day.
+    assert [d.expected for d in check.days] == [50, 25, 25]

@@ -25,6 +25,7 @@ def planned(team, marketer, rep, second_rep, next_monday):
         team=team,
         status="planned",
         starts_on=next_monday,
+        ends_on=next_monday,  # a one-day webinar: its leads all arrive that day
         expected_responses=20,
     )
 

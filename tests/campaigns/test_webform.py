@@ -247,3 +247,24 @@ def test_a_forged_thank_you_token_shows_no_ones_data(webinar):
     assert (
         response.status_code == 200 and "We have received your message" in response.content.decode()
     )
+
+
+def test_the_form_chooses_no_material_in_advance_and_a_caller_picks_none(
+    team, rep, marketer, printed_brochure
+):
+    fair = CampaignFactory(name="Messe", owner=marketer, team=team, materials=[printed_brochure])
+    page = Client().get(f"/f/{fair.form_key}/?lang=en").content.decode()
+    radios = re.findall(r'<input type="radio" name="material"[^>]*>', page)
+    # "No material, thank you" stands chosen: the catalogue is posted only when picked.
+    assert [("checked" in radio) for radio in radios] == [True, False]
+    assert 'value="" id="id_material_0" checked' in radios[0]
+    assert "Katalog 2026 – by post" in page and "(optional)" in page
+
+    client, data = _form(fair, lang="en", wants_call="on")
+    del data["material"]
+    data["email"] = ""
+    response = client.post(f"/f/{fair.form_key}/", data)
+    assert response.status_code == 302  # no address asked for: nothing is posted
+    lead = Lead.objects.get()
+    assert not lead.requests_material and lead.wants_call
+    assert not lead.followups.filter(kind="material").exists()

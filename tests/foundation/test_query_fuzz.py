@@ -139,6 +139,8 @@ PAGES = {
 # Pages that answer only POST (they read no query parameters).
 POST_ONLY = {
     "campaigns:activate",
+    "campaigns:signoff_request",
+    "campaigns:signoff_return",
     "campaigns:end",
     "leads:decide",
     "leads:qualify",

@@ -111,6 +111,10 @@ MATRIX: dict[str, Rule] = {
     "campaigns:edit": Rule(get=M, post=M, obj="campaign", changes=M),
     # V1: only team A's lead (or an administrator) signs team A's plan.
     "campaigns:signoff": Rule(obj="campaign", body={"team": "team_b", "warning_seen": "on"}),
+    # Marketing asks team A's lead to sign (a planned plan; an active one is refused).
+    "campaigns:signoff_request": Rule(post=M, obj="campaign", changes=M),
+    # Only team A's lead (or an administrator) sends team A's plan back.
+    "campaigns:signoff_return": Rule(obj="campaign", body={"comment": "not like this"}),
     # V5: marketing may launch (the service wants a sign-off first); team lead B may not.
     "campaigns:activate": Rule(post=M, obj="campaign", body={"override_reason": "takeover"}),
     "campaigns:end": Rule(post=M, obj="campaign", changes=M),
