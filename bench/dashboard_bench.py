@@ -150,8 +150,8 @@ def main() -> None:
         print(
             f"built {args.leads:,} leads / {3 * args.leads:,} follow-ups in {time.perf_counter() - started:.1f} s"
         )
-    from followups.models import DashboardRollupState
-    from followups.rollup import dashboard_rollup_refresh
+    from reporting.models import DashboardRollupState
+    from reporting.rollup import dashboard_rollup_refresh
 
     started = time.perf_counter()
     print(

@@ -19,6 +19,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team, User
+from followups import figures
 from followups.models import FollowUp, SlaPolicy
 from leadbridge import outbox
 from leads.models import Lead, LeadEvent, RejectReason, Stage
@@ -779,11 +780,8 @@ PROSPECT_STAGES = [Stage.PROSPECT, Stage.PRESALES, Stage.SALE, Stage.AFTERSALES]
 
 
 def campaign_figures(*, campaign: Campaign, now: datetime) -> CampaignFigures:
-    """The campaign page's figures, with the dashboard's definitions (followups.metrics)."""
-    from followups import metrics
-
+    """The campaign page's figures, with the dashboard's definitions (followups.figures)."""
     leads = Lead.objects.filter(campaign=campaign)
-    figures = metrics.handoff_figures(leads=leads, now=now)
     tz = timezone.get_current_timezone()
     per_day = dict(
         leads.annotate(day=TruncDate("received_at", tzinfo=tz))
@@ -819,9 +817,9 @@ def campaign_figures(*, campaign: Campaign, now: datetime) -> CampaignFigures:
         converted=Count("pk", filter=Q(stage__in=[Stage.SALE, Stage.AFTERSALES])),
     )
     return CampaignFigures(
-        counts=figures.counts,
+        counts=figures.handoff_counts(leads=leads, now=now),
         per_day=series,
-        funnel=metrics.funnel(leads=leads),
+        funnel=figures.funnel(leads=leads),
         reasons=reason_rows,
         prospects=stages["prospects"],
         converted=stages["converted"],

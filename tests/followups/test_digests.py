@@ -6,7 +6,8 @@ import pytest
 from django.core import mail
 
 from followups.calendar import TZ
-from followups.services import daily_digest_send, weekly_summary_send
+from followups.services import daily_digest_send
+from reporting.services import weekly_summary_send
 
 from ..factories import receive_lead
 

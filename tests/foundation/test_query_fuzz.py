@@ -72,8 +72,8 @@ PAGES = {
         {**QUEUE, "counts": "1", "seen": "1-2-3"},
         {"HTTP_HX_REQUEST": "true"},
     ),
-    "followups:dashboard": ("/dashboard/", ["manager"], {**DASHBOARD, "export": None}, {}),
-    "followups:dashboard_leads": (
+    "reporting:dashboard": ("/dashboard/", ["manager"], {**DASHBOARD, "export": None}, {}),
+    "reporting:dashboard_leads": (
         "/dashboard/leads/",
         ["manager"],
         {**DASHBOARD, "metric": "leads", "by": "team", "key": "{team}", "export": None},

@@ -3,7 +3,7 @@
 Seeding takes seconds, so the module seeds once (committed) and wipes the test
 database afterwards, as transactional tests do; each test still runs in its own
 rolled-back transaction. Shares are computed from raw rows on purpose, not with
-followups.metrics: the demo must tell the before/after story whatever the
+reporting.metrics: the demo must tell the before/after story whatever the
 dashboard's definitions become.
 """
 

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from followups import metrics, rollup
 from followups.calendar import TZ, BusinessCalendar
 from followups.models import FollowUp
 from leads.models import Lead, LeadEvent, Stage
+from reporting import metrics, rollup
 
 from .conftest import NOW
 
@@ -175,17 +175,17 @@ def test_a_drill_down_lists_exactly_the_leads_behind_the_figure_and_exports_them
     client.force_login(manager)
     start = (NOW - timedelta(days=60)).date().isoformat()
     dashboard = client.get(
-        reverse("followups:dashboard"), {"start": start, "end": NOW.date().isoformat()}
+        reverse("reporting:dashboard"), {"start": start, "end": NOW.date().isoformat()}
     )
     assert dashboard.status_code == 200
     page = client.get(
-        reverse("followups:dashboard_leads"),
+        reverse("reporting:dashboard_leads"),
         {"metric": "never_contacted", "start": start, "end": NOW.date().isoformat()},
     )
     never = [lead for lead in history if not lead.events.filter(kind="call_attempt").exists()]
     assert page.context["total"] == len(never)
     export = client.get(
-        reverse("followups:dashboard_leads"),
+        reverse("reporting:dashboard_leads"),
         {
             "metric": "never_contacted",
             "start": start,
@@ -201,7 +201,7 @@ def test_a_drill_down_lists_exactly_the_leads_behind_the_figure_and_exports_them
 def test_a_rep_sees_only_their_own_figures(client, history, rep):
     client.force_login(rep)
     response = client.get(
-        reverse("followups:dashboard"), {"start": "2026-09-01", "end": "2026-11-23"}
+        reverse("reporting:dashboard"), {"start": "2026-09-01", "end": "2026-11-23"}
     )
     tile = next(t for t in response.context["tiles"] if t["key"] == "leads")
     assert (

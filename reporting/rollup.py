@@ -1,11 +1,11 @@
-"""The manager dashboard's rollup: the figures of followups/metrics.py, pre-counted.
+"""The manager dashboard's rollup: the figures of reporting/metrics.py, pre-counted.
 
 Live, the dashboard aggregates every lead of the period (about 3 s at 200k
 leads); from the rollup it sums a few thousand rows. Nothing here defines a
-figure: the refresh stores the counts of metrics.lead_aggregates(),
-metrics.OVERDUE_AGGREGATES and metrics.ageing_aggregates() per cell, and the
-reads turn sums of them into Figures with metrics.figure_counts(), the same
-function the live computation uses. tests/followups/test_dashboard_rollup.py
+figure: the refresh stores the counts of figures.lead_aggregates(),
+figures.OVERDUE_AGGREGATES and metrics.ageing_aggregates() per cell, and the
+reads turn sums of them into Figures with figures.figure_counts(), the same
+function the live computation uses. tests/reporting/test_dashboard_rollup.py
 checks rollup == live for every role, tile, table and chart.
 
 Freshness: the beat task `refresh_dashboard_rollup_task` runs every minute.
@@ -32,6 +32,8 @@ from django.db.models.functions import Coalesce, TruncDate, TruncWeek
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from followups import figures
+from followups.models import FollowUp
 from leads.models import Lead
 
 from . import metrics
@@ -42,15 +44,14 @@ from .models import (
     DashboardMinutes,
     DashboardOverdue,
     DashboardRollupState,
-    FollowUp,
 )
 
 KEY = ("team_id", "owner_id", "campaign_id", "channel")  # besides the day; columns of Lead too
-# The figures' counts (metrics.lead_aggregates); the n_stage_* columns are the funnel's.
+# The figures' counts (figures.lead_aggregates); the n_stage_* columns are the funnel's.
 CELL_COUNTS = [
     f.name
     for f in DashboardCell._meta.fields
-    if f.name.startswith("n_") and f.name not in metrics.STAGE_AGGREGATES
+    if f.name.startswith("n_") and f.name not in figures.STAGE_AGGREGATES
 ]
 PACKED = np.dtype("<i4")  # DashboardMinutes.values: little-endian int32, whatever the machine
 
@@ -155,7 +156,7 @@ def _insert_select(
 
 def _insert_lead_rows(leads: QuerySet, *, now: datetime) -> None:
     leads = leads.annotate(day=TruncDate("received_at"))
-    counts = {**metrics.lead_aggregates(now), **metrics.STAGE_AGGREGATES}
+    counts = {**figures.lead_aggregates(now), **figures.STAGE_AGGREGATES}
     _insert_select(
         DashboardCell,
         ["day", *KEY, *counts],
@@ -186,12 +187,12 @@ def _rebuild_snapshots(*, now: datetime) -> None:
     DashboardOverdue.objects.all().delete()
     lead_key = {column: F(f"lead__{column}") for column in KEY}
     overdue = (
-        metrics.overdue_followups(now)
+        figures.overdue_followups(now)
         .annotate(day=TruncDate("lead__received_at"), **{f"k_{c}": e for c, e in lead_key.items()})
         .values("day", *(f"k_{c}" for c in KEY))
         .annotate(
-            n_material_overdue=metrics.OVERDUE_AGGREGATES["material"],
-            n_any_overdue=metrics.OVERDUE_AGGREGATES["any"],
+            n_material_overdue=figures.OVERDUE_AGGREGATES["material"],
+            n_any_overdue=figures.OVERDUE_AGGREGATES["any"],
         )
         .order_by()
     )
@@ -296,7 +297,7 @@ def handoff_figures(part: metrics.Slice, minutes: list[tuple] | None = None) -> 
     minutes = _minutes_rows(part) if minutes is None else minutes
     durations = {**_empty_durations(), **_durations(minutes).get(None, {})}
     return metrics.Figures(
-        counts=metrics.figure_counts(row, _overdue_by(part, None)[None]), durations=durations
+        counts=figures.figure_counts(row, _overdue_by(part, None)[None]), durations=durations
     )
 
 
@@ -312,7 +313,7 @@ def breakdown(
         (
             row[field],
             metrics.Figures(
-                counts=metrics.figure_counts(row, overdue.get(row[field], (0, 0))),
+                counts=figures.figure_counts(row, overdue.get(row[field], (0, 0))),
                 durations={**_empty_durations(), **durations.get(row[field], {})},
             ),
         )
@@ -341,7 +342,7 @@ def weekly(part: metrics.Slice) -> list[tuple[date, metrics.Figures]]:
         (
             row["week"],
             metrics.Figures(
-                counts=metrics.figure_counts(row, overdue.get(row["week"], (0, 0))), durations={}
+                counts=figures.figure_counts(row, overdue.get(row["week"], (0, 0))), durations={}
             ),
         )
         for row in rows
@@ -361,7 +362,7 @@ def ageing(part: metrics.Slice) -> list[tuple[str, int]]:
 
 def funnel(part: metrics.Slice) -> list[tuple[str, int]]:
     cells = part.apply(DashboardCell.objects.all(), day_field="day")
-    return metrics.funnel_from(cells.aggregate(**_sums(cells, list(metrics.STAGE_AGGREGATES))))
+    return figures.funnel_from(cells.aggregate(**_sums(cells, list(figures.STAGE_AGGREGATES))))
 
 
 class RollupFigures:
