@@ -108,13 +108,17 @@ class DashboardView(APIView):
         ):
             if params.get(name):
                 leads = leads.filter(**{field: params[name]})
+        # Overdue now counts the backlog: these leads whatever day they came in.
+        backlog = leads
         low, high = metrics.period_bounds(start, end)
         leads = leads.filter(received_at__gte=low, received_at__lt=high)
         breakdown = None
         if params.get("by"):
             breakdown = [
                 {"key": None if key is None else str(key), **_figures(figures)}
-                for key, figures in metrics.breakdown(leads=leads, now=now, by=params["by"])
+                for key, figures in metrics.breakdown(
+                    leads=leads, now=now, by=params["by"], backlog=backlog
+                )
             ]
         definitions = {key: str(m.definition) for key, m in METRICS.items()}
         definitions.update({key: str(d) for key, (_n, _d, d) in metrics.RATES.items()})
@@ -123,7 +127,7 @@ class DashboardView(APIView):
             {
                 "start": start.isoformat(),
                 "end": end.isoformat(),
-                "figures": _figures(metrics.handoff_figures(leads=leads, now=now)),
+                "figures": _figures(metrics.handoff_figures(leads=leads, now=now, backlog=backlog)),
                 "definitions": definitions,
                 "breakdown": breakdown,
             }

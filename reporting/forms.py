@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Channel
 from followups.forms import IdField, QueryFilterForm
+from leads.models import Stage
 
 from . import metrics
 
@@ -32,3 +33,16 @@ class DashboardFilterForm(QueryFilterForm):
 
     def clean_end(self):
         return self._day("end")
+
+
+class DrillDownForm(QueryFilterForm):
+    """What a chart's bar adds to a drill-down list: an ageing bucket or a funnel stage."""
+
+    ageing = forms.TypedChoiceField(
+        label=_("Time past the deadline"),
+        choices=[(str(i), label) for i, (label, _l, _h) in enumerate(metrics.AGEING_BUCKETS)],
+        coerce=int,
+        required=False,
+        empty_value=None,
+    )
+    stage = forms.ChoiceField(label=_("Stage"), choices=Stage.choices, required=False)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet
+from django.db.models import Aggregate, Count, Exists, F, FloatField, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -33,6 +33,32 @@ RATES = {
     "call_rate": ("contacted", ("leads",), _("Leads with a call attempt ÷ leads received.")),
     "reach_rate": ("reached", ("leads",), _("Leads reached by phone ÷ leads received.")),
     "acceptance_rate": ("accepted", ("decided",), _("Accepted ÷ accepted + rejected.")),
+    # The headline shares: the failure LeadBridge exists to end, as the field study put it.
+    "material_waited_3w_share": (
+        "material_waited_3w",
+        ("material_known_3w",),
+        _(
+            "Material requests that waited more than 3 weeks ÷ requests sent already or made "
+            "more than 3 weeks ago."
+        ),
+    ),
+    "material_late_share": (
+        "material_late",
+        ("material_on_time", "material_late"),
+        _("Material past its SLA ÷ (on time + late); not-yet-due material is left out."),
+    ),
+    "never_called_share": (
+        "never_contacted",
+        ("leads",),
+        _("Leads without any call attempt ÷ leads received."),
+    ),
+}
+
+# The dashboard shows these first, large, with their trend and before/after.
+HEADLINE_SHARES = {
+    "material_waited_3w_share": _("Material waited more than 3 weeks"),
+    "material_late_share": _("Material past its SLA"),
+    "never_called_share": _("Never called back"),
 }
 
 DURATIONS = {
@@ -127,8 +153,12 @@ def _durations(leads: QuerySet, group: str | None = None) -> dict:
     return result
 
 
-def handoff_figures(*, leads: QuerySet, now: datetime) -> Figures:
-    return Figures(counts=figures.handoff_counts(leads=leads, now=now), durations=_durations(leads))
+def handoff_figures(*, leads: QuerySet, now: datetime, backlog: QuerySet | None = None) -> Figures:
+    """The figures of these leads; the backlog ones (overdue now) over `backlog` (default: them)."""
+    return Figures(
+        counts=figures.handoff_counts(leads=leads, now=now, backlog=backlog),
+        durations=_durations(leads),
+    )
 
 
 # Columns Lead and the rollup tables share (see Slice).
@@ -140,32 +170,46 @@ BREAKDOWNS = {
 }
 
 
-def breakdown(*, leads: QuerySet, now: datetime, by: str) -> list[tuple[object, Figures]]:
-    """The same figures per rep, team, campaign or channel, largest group first."""
+def breakdown(
+    *, leads: QuerySet, now: datetime, by: str, backlog: QuerySet | None = None
+) -> list[tuple[object, Figures]]:
+    """The same figures per rep, team, campaign or channel, largest group first; a group
+    with no lead in the period but overdue tasks in `backlog` comes last, so a rep's
+    forgotten leads do not drop off the table."""
     field, _label = BREAKDOWNS[by]
-    rows = leads.values(field).annotate(**figures.lead_aggregates(now)).order_by("-n_leads")
-    overdue = figures.overdue_counts(leads=leads, now=now, group=F(f"lead__{field}"))
+    rows = list(leads.values(field).annotate(**figures.lead_aggregates(now)).order_by("-n_leads"))
+    now_counts = figures.now_counts(
+        leads=leads,
+        backlog=leads if backlog is None else backlog,
+        now=now,
+        group=lambda path: F(f"{path}{field}"),
+    )
+    seen = {row[field] for row in rows}
+    zero = dict.fromkeys(figures.lead_aggregates(now), 0)
+    rows += [
+        {field: key, **zero}
+        for key, counts in sorted(now_counts.items(), key=lambda item: str(item[0]))
+        if key not in seen and counts.tasks_overdue
+    ]
     durations = _durations(leads, group=field)
     empty = {f: {"median": None, "p90": None} for f in DURATIONS}
-    result = []
-    for row in rows:
-        key = row[field]
-        result.append(
-            (
-                key,
-                Figures(
-                    counts=figures.figure_counts(row, overdue.get(key, (0, 0))),
-                    durations={**empty, **durations.get(key, {})},
-                ),
-            )
+    return [
+        (
+            row[field],
+            Figures(
+                counts=figures.figure_counts(row, now_counts.get(row[field])),
+                durations={**empty, **durations.get(row[field], {})},
+            ),
         )
-    return result
+        for row in rows
+    ]
 
 
 def weekly(
     *, leads: QuerySet, now: datetime, start: date | None, end: date | None
 ) -> list[tuple[date, Figures]]:
-    """Figures per week of receipt (Monday), oldest first: the before/after of the handoff."""
+    """Figures per week of receipt (Monday), oldest first: the before/after of the handoff.
+    Overdue tasks count in the week their lead was received."""
     if start and end:
         leads = leads.filter(
             received_at__gte=period_bounds(start, end)[0],
@@ -177,13 +221,13 @@ def weekly(
         .annotate(**figures.lead_aggregates(now))
         .order_by("week")
     )
-    overdue = figures.overdue_counts(leads=leads, now=now, group=TruncWeek("lead__received_at"))
+    now_counts = figures.now_counts(
+        leads=leads, backlog=leads, now=now, group=lambda path: TruncWeek(f"{path}received_at")
+    )
     return [
         (
             row["week"].date(),
-            Figures(
-                counts=figures.figure_counts(row, overdue.get(row["week"], (0, 0))), durations={}
-            ),
+            Figures(counts=figures.figure_counts(row, now_counts.get(row["week"])), durations={}),
         )
         for row in rows
     ]
@@ -205,21 +249,30 @@ def ageing(*, leads: QuerySet, now: datetime) -> list[tuple[str, int]]:
     return [(str(label), counts[f"b{i}"]) for i, (label, _low, _high) in enumerate(AGEING_BUCKETS)]
 
 
+def ageing_condition(index: int, now: datetime) -> Q:
+    """Over open follow-ups: those in AGEING_BUCKETS[index] at `now`."""
+    _label, low, high = AGEING_BUCKETS[index]
+    if low is None:
+        return Q(overdue_at__gt=now)
+    condition = Q(overdue_at__lte=now - timedelta(days=low))
+    if high is not None:
+        condition &= Q(overdue_at__gt=now - timedelta(days=high))
+    return condition
+
+
 def ageing_aggregates(now: datetime) -> dict:
     """Over open follow-ups: b<i> counts those in AGEING_BUCKETS[i] at `now`."""
-    buckets = {}
-    for index, (_label, low, high) in enumerate(AGEING_BUCKETS):
-        condition = Q()
-        if low is None:
-            condition &= Q(overdue_at__gt=now)
-        else:
-            condition &= Q(overdue_at__lte=now - timedelta(days=low))
-            if low == 0:
-                condition &= Q(overdue_at__lte=now)
-        if high is not None and low is not None:
-            condition &= Q(overdue_at__gt=now - timedelta(days=high))
-        buckets[f"b{index}"] = Count("pk", filter=condition)
-    return buckets
+    return {
+        f"b{index}": Count("pk", filter=ageing_condition(index, now))
+        for index in range(len(AGEING_BUCKETS))
+    }
+
+
+def ageing_leads_q(index: int, now: datetime) -> Q:
+    """Over leads: those with an open follow-up in AGEING_BUCKETS[index] (a bar's drill-down)."""
+    return Q(
+        Exists(FollowUp.objects.open().filter(ageing_condition(index, now), lead=OuterRef("pk")))
+    )
 
 
 def scope(*, user, leads: QuerySet | None = None) -> QuerySet:
@@ -319,10 +372,14 @@ class LiveFigures:
         self.now = now
 
     def handoff_figures(self, part: Slice) -> Figures:
-        return handoff_figures(leads=part.leads(), now=self.now)
+        return handoff_figures(
+            leads=part.leads(), now=self.now, backlog=part.with_period(None, None).leads()
+        )
 
     def breakdown(self, part: Slice, *, by: str) -> list[tuple[object, Figures]]:
-        return breakdown(leads=part.leads(), now=self.now, by=by)
+        return breakdown(
+            leads=part.leads(), now=self.now, by=by, backlog=part.with_period(None, None).leads()
+        )
 
     def weekly(self, part: Slice) -> list[tuple[date, Figures]]:
         return weekly(leads=part.leads(), now=self.now, start=None, end=None)

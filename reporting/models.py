@@ -40,6 +40,7 @@ class DashboardCell(models.Model):
     n_rejected = models.PositiveIntegerField(default=0)
     n_material_sent_late = models.PositiveIntegerField(default=0)
     n_material_unsent = models.PositiveIntegerField(default=0)
+    n_material_sent_after_3w = models.PositiveIntegerField(default=0)
     for _stage in Stage:
         locals()[f"n_stage_{_stage}"] = models.PositiveIntegerField(default=0)
     del _stage
@@ -78,15 +79,22 @@ class DashboardMinutes(models.Model):
 
 
 class DashboardOverdue(models.Model):
-    """Snapshot at DashboardRollupState.refreshed_at: leads with overdue open follow-ups."""
+    """Snapshot at DashboardRollupState.refreshed_at: what depends on the clock (NowCounts).
+
+    Leads whose material is overdue and unsent, their open follow-ups past the deadline,
+    and leads whose material was asked for more than 3 weeks ago and is still not sent.
+    """
 
     day = models.DateField()
     team_id = models.IntegerField(null=True)
     owner_id = models.IntegerField(null=True)
     campaign_id = models.IntegerField(null=True)
     channel = models.CharField(max_length=20)
-    n_material_overdue = models.PositiveIntegerField(default=0)
-    n_any_overdue = models.PositiveIntegerField(default=0)
+    # Database defaults: the refresh inserts the follow-up counts and the lead
+    # counts as separate rows (INSERT … SELECT), each naming only its own columns.
+    n_material_overdue = models.PositiveIntegerField(default=0, db_default=0)
+    n_tasks_overdue = models.PositiveIntegerField(default=0, db_default=0)
+    n_material_unsent_3w = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         db_table = "followups_dashboardoverdue"

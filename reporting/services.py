@@ -28,7 +28,7 @@ def weekly_summary_send(*, now: datetime) -> int:
     for manager in managers:
         leads = metrics.scope(user=manager)
         figures = metrics.handoff_figures(
-            leads=leads.filter(received_at__gte=low, received_at__lt=high), now=now
+            leads=leads.filter(received_at__gte=low, received_at__lt=high), now=now, backlog=leads
         )
         worst = (
             FollowUp.objects.overdue(now)

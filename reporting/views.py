@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import F, OuterRef, Subquery
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -15,11 +16,13 @@ from django.utils.translation import gettext as _
 from accounts.models import Team, User
 from campaigns.models import Campaign, Channel
 from followups.exports import csv_response
-from followups.figures import METRICS
+from followups.figures import METRICS, funnel_stage_q
 from followups.forms import IdField
+from followups.models import FollowUp
+from leads.models import Stage
 
 from . import metrics, rollup
-from .forms import DashboardFilterForm
+from .forms import DashboardFilterForm, DrillDownForm
 
 
 class DashboardFilters:
@@ -155,16 +158,19 @@ def dashboard(request):
     weeks = source.weekly(period.with_period(filters.start - timedelta(weeks=12), filters.end))
     tiles = []
     for key in ("leads", "never_contacted", "overdue_now"):
+        backlog = METRICS[key].backlog  # the same now for this period and the one before
         tiles.append(
             {
                 "key": key,
                 "metric": METRICS[key],
                 "value": current.counts[key],
-                "delta": current.counts[key] - previous.counts[key],
+                "delta": None if backlog else current.counts[key] - previous.counts[key],
                 "kind": "count",
             }
         )
     for key, (numerator, _d, definition) in metrics.RATES.items():
+        if key in metrics.HEADLINE_SHARES:
+            continue
         value, before_value = current.rate(key), previous.rate(key)
         tiles.append(
             {
@@ -197,26 +203,12 @@ def dashboard(request):
         "reporting/dashboard.html",
         {
             "filters": filters,
+            "headline": _headline(current, previous, filters),
             "tiles": tiles,
             "metrics": METRICS,
             "tables": table_rows,
             "breakdowns": {by: label for by, (_field, label) in metrics.BREAKDOWNS.items()},
-            "chart": {
-                "weeks": [w.isoformat() for w, _f in weeks],
-                "on_time": [
-                    None
-                    if f.rate("material_on_time_share") is None
-                    else round(100 * f.rate("material_on_time_share"), 1)
-                    for _w, f in weeks
-                ],
-                "call_rate": [
-                    None if f.rate("call_rate") is None else round(100 * f.rate("call_rate"), 1)
-                    for _w, f in weeks
-                ],
-                "target": round(100 * settings.LEADBRIDGE_SLA_TARGET),
-                "ageing": source.ageing(period),
-                "funnel": source.funnel(period),
-            },
+            "chart": _charts(source, period, weeks, filters),
             "teams": _teams_for(request.user),
             "campaigns": Campaign.objects.order_by("-starts_on")[:100],
             "channels": Channel.choices,
@@ -225,6 +217,82 @@ def dashboard(request):
             "late": now - source.now > ROLLUP_LATE_AFTER,
         },
     )
+
+
+def _percent(share: float | None) -> float | None:
+    return None if share is None else round(100 * share, 1)
+
+
+def _drill_url(filters: DashboardFilters, **params) -> str:
+    """The drill-down list of these filters, with `params` (metric, start, end, ageing, stage)."""
+    query = {**{k: v for k, v in filters.as_dict().items() if v}, **params}
+    return f"{reverse('reporting:dashboard_leads')}?{urlencode(query)}"
+
+
+def _headline(current, previous, filters: DashboardFilters) -> list[dict]:
+    """The headline shares, this period against the one before (the before/after)."""
+    rows = []
+    for key, label in metrics.HEADLINE_SHARES.items():
+        numerator, _denominators, definition = metrics.RATES[key]
+        value, before = _percent(current.rate(key)), _percent(previous.rate(key))
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "definition": definition,
+                "value": value,
+                "before": before,
+                "delta": None if value is None or before is None else round(value - before, 1),
+                "url": _drill_url(filters, metric=numerator),
+            }
+        )
+    return rows
+
+
+# Each weekly series: the share it draws and the metric its points drill down to
+# (the leads that pull the share the wrong way).
+TREND_SERIES = {
+    "material_waited_3w_share": "material_waited_3w",
+    "material_late_share": "material_late",
+    "never_called_share": "never_contacted",
+    "material_on_time_share": "material_late",
+    "call_rate": "never_contacted",
+}
+
+
+def _charts(source, period: metrics.Slice, weeks, filters: DashboardFilters) -> dict:
+    """The charts' data and, for every bar and point, the drill-down it opens (static/js/dashboard.js)."""
+    week_bounds = [(week, week + timedelta(days=6)) for week, _f in weeks]
+    series = {
+        key: {
+            "values": [_percent(f.rate(key)) for _w, f in weeks],
+            "links": [
+                _drill_url(filters, metric=metric, start=start.isoformat(), end=end.isoformat())
+                for start, end in week_bounds
+            ],
+        }
+        for key, metric in TREND_SERIES.items()
+    }
+    ageing = source.ageing(period)
+    funnel = source.funnel(period)
+    stage_of = {str(stage.label): stage.value for stage in Stage}
+    return {
+        "weeks": [w.isoformat() for w, _f in weeks],
+        "series": series,
+        "labels": {
+            **{key: f"{label} %" for key, label in metrics.HEADLINE_SHARES.items()},
+            "material_on_time_share": _("Material on time %"),
+            "call_rate": _("Call-back rate %"),
+            "target": _("SLA target"),
+            "open": _("Open follow-ups"),
+            "leads": _("Leads"),
+        },
+        "target": round(100 * settings.LEADBRIDGE_SLA_TARGET),
+        "ageing": ageing,
+        "ageing_links": [_drill_url(filters, ageing=index) for index in range(len(ageing))],
+        "funnel": funnel,
+        "funnel_links": [_drill_url(filters, stage=stage_of[label]) for label, _n in funnel],
+    }
 
 
 def _teams_for(user):
@@ -260,15 +328,49 @@ def _breakdown_csv(by: str, rows) -> HttpResponse:
     return csv_response(f"leadbridge-{by}.csv", header, body)
 
 
+def _reassign_reps(user) -> list:
+    """Reps a team lead (or an admin of a team) may hand leads to: leads.views.reassign's rule."""
+    if (user.is_manager or user.is_admin_role) and user.team_id:
+        return list(user.team.members.filter(role="rep", is_active=True))
+    return []
+
+
+def _drill_down_page(request, context: dict, status: int = 200):
+    return render(
+        request,
+        "reporting/dashboard_leads.html",
+        {
+            "leads": [],
+            "total": 0,
+            "lead_total": 0,
+            "query": request.GET.urlencode(),
+            "team_reps": _reassign_reps(request.user),
+            **context,
+        },
+        status=status,
+    )
+
+
 @login_required
 def dashboard_leads(request):
-    """The leads behind a figure: the same filter as the figure, then CSV if asked."""
+    """The leads behind a figure, a table row or a chart's bar: the same filter as the
+    figure, then CSV if asked. Team leads reassign from here as from the queue."""
     filters = DashboardFilters(request, timezone.now())
     # The moment the dashboard's figures are as of, so "overdue now" lists the leads it counted.
     now = rollup.as_of() or timezone.now()
     metric = METRICS.get(request.GET.get("metric", ""), METRICS["leads"])
-    # Every figure, "overdue now" too, counts the period's leads; so does its list.
-    leads = filters.in_period(filters.apply(metrics.scope(user=request.user)))
+    drill = DrillDownForm(request.GET)
+    extra = drill.valid()
+    problems = [*filters.problems, *drill.problems()]
+    leads = filters.apply(metrics.scope(user=request.user))
+    # A figure of the period counts the period's leads; a backlog figure (overdue now)
+    # and the ageing chart every lead in scope, whenever received: so do their lists.
+    if not (metric.backlog or "ageing" in extra):
+        leads = filters.in_period(leads)
+    if "ageing" in extra:
+        leads = leads.filter(metrics.ageing_leads_q(extra["ageing"], now))
+    if "stage" in extra:
+        leads = leads.filter(funnel_stage_q(extra["stage"]))
     by, key = request.GET.get("by", ""), request.GET.get("key", "")
     if by in metrics.BREAKDOWNS and key:
         field = metrics.BREAKDOWNS[by][0]
@@ -285,25 +387,24 @@ def dashboard_leads(request):
                     "by": metrics.BREAKDOWNS[by][1],
                     "key": key[:40],
                 }
-                return render(
+                return _drill_down_page(
                     request,
-                    "reporting/dashboard_leads.html",
-                    {
-                        "metric": metric,
-                        "leads": [],
-                        "total": 0,
-                        "filters": filters,
-                        "problems": [*filters.problems, problem],
-                        "query": request.GET.urlencode(),
-                        "now": now,
-                    },
+                    {"metric": metric, "filters": filters, "problems": [*problems, problem]},
                     status=400,
                 )
+    next_due = (
+        FollowUp.objects.open().filter(lead=OuterRef("pk")).order_by("due_at").values("due_at")[:1]
+    )
     leads = (
         leads.filter(metric.q(now))
+        .annotate(next_due_at=Subquery(next_due))
         .select_related("campaign", "owner", "team")
-        .order_by("-received_at", "-pk")
     )
+    # The backlog oldest deadline first: the most forgotten lead on top.
+    if metric.backlog or "ageing" in extra:
+        leads = leads.order_by(F("next_due_at").asc(nulls_last=True), "pk")
+    else:
+        leads = leads.order_by("-received_at", "-pk")
     if request.GET.get("export") == "csv":
         header = [
             "id",
@@ -344,16 +445,19 @@ def dashboard_leads(request):
         )
         return csv_response(f"leadbridge-{metric.key}.csv", header, body)
     page = list(leads[:200])
-    return render(
+    for lead in page:
+        lead.age_days = (now - lead.received_at).days
+    return _drill_down_page(
         request,
-        "reporting/dashboard_leads.html",
         {
             "metric": metric,
             "leads": page,
-            "total": leads.count(),
+            "total": metric.count(leads, now),
+            "lead_total": leads.count(),
             "filters": filters,
-            "problems": filters.problems,
-            "query": request.GET.urlencode(),
+            "problems": problems,
+            "ageing": metrics.AGEING_BUCKETS[extra["ageing"]][0] if "ageing" in extra else "",
+            "stage": Stage(extra["stage"]).label if "stage" in extra else "",
             "now": now,
         },
     )

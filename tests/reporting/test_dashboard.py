@@ -46,6 +46,8 @@ def reference(leads):
         "accepted": 0,
         "rejected": 0,
         "overdue_now": 0,
+        "material_waited_3w": 0,
+        "material_known_3w": 0,
     }
     material_minutes, contact_minutes = [], []
     for lead in leads:
@@ -62,6 +64,12 @@ def reference(leads):
                 )
             elif material.completed_at is None and material.overdue_at <= NOW:
                 result["material_late"] += 1
+            # 3 weeks in calendar time: sent after them, or still waiting past them.
+            sent = material.outcome in ("posted", "emailed") and material.completed_at
+            waited = (sent or NOW) - lead.received_at
+            if sent or waited >= timedelta(days=21):
+                result["material_known_3w"] += 1
+                result["material_waited_3w"] += waited > timedelta(days=21) or not sent
         calls = LeadEvent.objects.filter(lead=lead, kind="call_attempt").order_by("at")
         if calls:
             result["contacted"] += 1
@@ -72,9 +80,10 @@ def reference(leads):
         decisions = LeadEvent.objects.filter(lead=lead, kind__in=["accepted", "rejected"])
         for event in decisions:
             result[event.kind] += 1
+        # Tasks, not leads: docs/OVERDUE.md.
         result["overdue_now"] += FollowUp.objects.filter(
             lead=lead, completed_at=None, overdue_at__lte=NOW
-        ).exists()
+        ).count()
     return result, material_minutes, contact_minutes
 
 
