@@ -79,6 +79,12 @@ PAGES = {
         {**DASHBOARD, "metric": "leads", "by": "team", "key": "{team}", "export": None},
         {},
     ),
+    "reporting:dashboard_leads (chart bar)": (
+        "/dashboard/leads/",
+        ["manager"],
+        {**DASHBOARD, "metric": "overdue_now", "ageing": "2", "stage": "prospect"},
+        {},
+    ),
     "followups:notifications": ("/notifications/", ["rep"], {}, {}),
     "followups:bell": ("/notifications/bell/", ["rep"], {}, {}),
     "campaigns:list": (
