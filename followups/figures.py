@@ -127,10 +127,7 @@ METRICS = {
         Metric(
             "overdue_now",
             _("Overdue now"),
-            _(
-                "Open tasks past their deadline now, however long ago their lead came in "
-                "(FollowUp.objects.overdue)."
-            ),
+            _("Open tasks past their deadline now, however long ago their lead came in."),
             backlog=True,
             counts_tasks=True,
         ),
