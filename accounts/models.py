@@ -126,4 +126,4 @@ class User(AbstractUser):
             return "campaigns:list"
         if self.is_rep:
             return "followups:queue"
-        return "followups:dashboard"
+        return "reporting:dashboard"

@@ -64,12 +64,13 @@ def build() -> tuple[User, User]:
             """
             INSERT INTO leads_lead (id, campaign_id, channel, source, external_id, company, contact_name, email,
                 phone, street, postcode, city, country, region, message, requests_material, wants_call,
-                consent_text, received_at, stage, owner_id, team_id, decision, decision_reason, decision_note,
+                consent_text, consent_language, lawful_basis, lawful_basis_source, marketing_consent_text,
+                received_at, stage, owner_id, team_id, decision, decision_reason, decision_note,
                 dedup_key, created_at, updated_at, material_sent_at, material_minutes, material_on_time,
                 first_contact_at, first_contact_minutes, reached_at)
             SELECT i, (%(campaigns)s::int[])[1 + i %% 10], (%(channels)s::text[])[1 + (i %% 10) %% 5], 'import', '',
                 'Firma ' || i, 'Kim', 'k' || i || '@example.com', '', '', '80331', 'München', 'DE', '', '',
-                r.material, false, '', r.received,
+                r.material, false, '', '', 'contract', '', '', r.received,
                 CASE WHEN r.decision = 'rejected' THEN 'rejected' WHEN r.decision = 'accepted'
                      THEN (ARRAY['prospect', 'presales', 'sale', 'lead'])[1 + (i %% 4)] ELSE 'lead' END,
                 (%(reps)s::int[])[1 + i %% 12], (%(teams)s::int[])[1 + i %% 12], r.decision,
@@ -150,8 +151,8 @@ def main() -> None:
         print(
             f"built {args.leads:,} leads / {3 * args.leads:,} follow-ups in {time.perf_counter() - started:.1f} s"
         )
-    from followups.models import DashboardRollupState
-    from followups.rollup import dashboard_rollup_refresh
+    from reporting.models import DashboardRollupState
+    from reporting.rollup import dashboard_rollup_refresh
 
     started = time.perf_counter()
     print(

@@ -20,6 +20,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts.models import Role, Team, User
+from followups import figures
 from followups.models import FollowUp, Notification, SlaPolicy
 from followups.services import notify, team_leads
 from leadbridge import outbox
@@ -890,11 +891,8 @@ PROSPECT_STAGES = [Stage.PROSPECT, Stage.PRESALES, Stage.SALE, Stage.AFTERSALES]
 
 
 def campaign_figures(*, campaign: Campaign, now: datetime) -> CampaignFigures:
-    """The campaign page's figures, with the dashboard's definitions (followups.metrics)."""
-    from followups import metrics
-
+    """The campaign page's figures, with the dashboard's definitions (followups.figures)."""
     leads = Lead.objects.filter(campaign=campaign)
-    figures = metrics.handoff_figures(leads=leads, now=now)
     tz = timezone.get_current_timezone()
     per_day = dict(
         leads.annotate(day=TruncDate("received_at", tzinfo=tz))
@@ -930,9 +928,9 @@ def campaign_figures(*, campaign: Campaign, now: datetime) -> CampaignFigures:
         converted=Count("pk", filter=Q(stage__in=[Stage.SALE, Stage.AFTERSALES])),
     )
     return CampaignFigures(
-        counts=figures.counts,
+        counts=figures.handoff_counts(leads=leads, now=now),
         per_day=series,
-        funnel=metrics.funnel(leads=leads),
+        funnel=figures.funnel(leads=leads),
         reasons=reason_rows,
         prospects=stages["prospects"],
         converted=stages["converted"],

@@ -1,12 +1,8 @@
-from datetime import date
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Channel
 from leadbridge.api.fields import ID_MAX
 
-from . import metrics
 from .models import FollowUp
 from .services import CallOutcome
 
@@ -52,31 +48,6 @@ class QueueFilterForm(QueryFilterForm):
     kind = forms.ChoiceField(label=_("Task"), choices=FollowUp.Kind.choices, required=False)
     campaign = IdField(_("Campaign"))
     rep = IdField(_("Rep"))
-
-
-class DashboardFilterForm(QueryFilterForm):
-    start = forms.DateField(label=_("From"), required=False)
-    end = forms.DateField(label=_("To"), required=False)
-    team = IdField(_("Team"))
-    campaign = IdField(_("Campaign"))
-    channel = forms.ChoiceField(label=_("Channel"), choices=Channel.choices, required=False)
-
-    def __init__(self, data, *, today: date, **kwargs):
-        super().__init__(data, **kwargs)
-        self.today = today
-
-    def _day(self, name: str) -> date | None:
-        day = self.cleaned_data.get(name)
-        problem = day and metrics.period_day_problem(day, today=self.today)
-        if problem:
-            raise forms.ValidationError(problem)
-        return day
-
-    def clean_start(self):
-        return self._day("start")
-
-    def clean_end(self):
-        return self._day("end")
 
 
 class DateTimeLocalInput(forms.DateTimeInput):

@@ -27,16 +27,3 @@ def send_notification_emails_task() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def send_daily_digest_task() -> int:
     return notifications.daily_digest_send(now=timezone.now())
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def send_weekly_summary_task() -> int:
-    return notifications.weekly_summary_send(now=timezone.now())
-
-
-@shared_task(ignore_result=True)
-def refresh_dashboard_rollup_task() -> str:
-    # Early ack: a lost run is simply redone by the next tick a minute later.
-    from .rollup import dashboard_rollup_refresh
-
-    return dashboard_rollup_refresh(now=timezone.now())

@@ -6,7 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.api import TeamViewSet, UserViewSet
 from campaigns.api import CampaignViewSet, InfoMaterialViewSet
-from followups.api import DashboardView, FollowUpViewSet
+from followups.api import FollowUpViewSet
 from integrations.api import (
     ApiTokenViewSet,
     IntegrationTokenViewSet,
@@ -17,6 +17,7 @@ from integrations.api import (
 from leadbridge.api.errors import not_found, problem_type
 from leads.api import LeadViewSet
 from privacy.api import PrivacyEraseView, PrivacyExportView
+from reporting.api import DashboardView
 
 router = SimpleRouter()
 router.include_format_suffixes = False

@@ -45,8 +45,6 @@ NAV_SECTIONS = {
     "campaigns:lead_new": "lead_new",
     "campaigns": "campaigns",
     "followups:queue": "queue",
-    "followups:dashboard": "dashboard",
-    "followups:dashboard_leads": "dashboard",
     "followups:notifications": "notifications",
     "reporting": "dashboard",
     "integrations": "integrations",

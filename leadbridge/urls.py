@@ -19,6 +19,7 @@ urlpatterns = [
     path("integrations/", include("integrations.urls")),
     path("privacy/", include("privacy.urls")),
     path("", include("followups.urls")),
+    path("", include("reporting.urls")),
 ]
 
 # Under /api/ these answer RFC 9457 problems; elsewhere Django's pages.

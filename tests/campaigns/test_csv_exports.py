@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone, translation
-from followups.calendar import TZ
 
 from followups.exports import CsvDialect
+from leadbridge.calendar import TZ
 
 from ..factories import receive_lead
 

@@ -7,7 +7,6 @@ import pytest
 import time_machine
 from django.core import mail
 from django.utils import timezone
-from followups.calendar import TZ
 
 from accounts.models import Role
 from campaigns.models import Campaign, Channel
@@ -22,6 +21,7 @@ from campaigns.services import (
 from followups.models import Notification
 from followups.services import notification_emails_send
 from followups.tasks import send_notification_emails_task
+from leadbridge.calendar import TZ
 
 from ..factories import CampaignFactory, InfoMaterialFactory, UserFactory
 

@@ -5,8 +5,9 @@ from datetime import datetime, timedelta
 import pytest
 from django.core import mail
 
-from followups.notifications import daily_digest_send, weekly_summary_send
+from followups.notifications import daily_digest_send
 from leadbridge.calendar import TZ
+from reporting.services import weekly_summary_send
 
 from ..factories import receive_lead
 

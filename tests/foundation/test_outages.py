@@ -239,7 +239,7 @@ def test_no_task_outlives_the_brokers_visibility_timeout_and_the_digests_come_ba
         if not name.startswith("celery.")
     ]
     assert max(limits) < timeout
-    late = {"followups.tasks.send_daily_digest_task", "followups.tasks.send_weekly_summary_task"}
+    late = {"followups.tasks.send_daily_digest_task", "reporting.tasks.send_weekly_summary_task"}
     for entry in django_settings.CELERY_BEAT_SCHEDULE.values():
         if entry["task"] in late:
             assert timeout < entry["options"]["expires"]

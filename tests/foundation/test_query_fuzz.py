@@ -78,11 +78,17 @@ PAGES = {
         QUEUE,
         {"HTTP_HX_REQUEST": "true"},
     ),
-    "followups:dashboard": ("/dashboard/", ["manager"], {**DASHBOARD, "export": None}, {}),
-    "followups:dashboard_leads": (
+    "reporting:dashboard": ("/dashboard/", ["manager"], {**DASHBOARD, "export": None}, {}),
+    "reporting:dashboard_leads": (
         "/dashboard/leads/",
         ["manager"],
         {**DASHBOARD, "metric": "leads", "by": "team", "key": "{team}", "export": None},
+        {},
+    ),
+    "reporting:dashboard_leads (chart bar)": (
+        "/dashboard/leads/",
+        ["manager"],
+        {**DASHBOARD, "metric": "overdue_now", "ageing": "2", "stage": "prospect"},
         {},
     ),
     "followups:notifications": ("/notifications/", ["rep"], {}, {}),

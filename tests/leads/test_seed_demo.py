@@ -3,7 +3,7 @@
 Seeding takes seconds, so the module seeds once (committed) and wipes the test
 database afterwards, as transactional tests do; each test still runs in its own
 rolled-back transaction. Shares are computed from raw rows on purpose, not with
-followups.metrics: the demo must tell the before/after story whatever the
+reporting.metrics: the demo must tell the before/after story whatever the
 dashboard's definitions become.
 """
 
@@ -224,9 +224,13 @@ def test_the_manager_lands_on_a_dashboard_with_weeks_of_history(demo, client):
     assert tiles["leads"] > 0 and tiles["overdue_now"] > 0
     chart = response.context["chart"]
     # Thirteen weeks; the older ones show the problem, the newer the cure.
-    weeks_with_figures = [rate for rate in chart["call_rate"] if rate is not None]
+    calls = chart["series"]["call_rate"]["values"]
+    weeks_with_figures = [rate for rate in calls if rate is not None]
     assert len(chart["weeks"]) == 13 and len(weeks_with_figures) >= 12
     assert min(weeks_with_figures[:4]) < 30 < 50 < max(weeks_with_figures[-6:])
+    # The headline share tells the same story: most were never called before, few after.
+    never = [s for s in chart["series"]["never_called_share"]["values"] if s is not None]
+    assert max(never[:4]) > 70 > 50 > min(never[-6:])
 
 
 @pytest.mark.django_db

@@ -17,8 +17,7 @@ from django.utils import timezone
 from accounts.models import Role
 from campaigns.models import Channel, InfoMaterial, MaterialEmail
 from campaigns.services import material_emails_send
-from followups.models import DashboardCell, Escalation, FollowUp, Notification
-from followups.rollup import dashboard_rollup_refresh
+from followups.models import Escalation, FollowUp, Notification
 from followups.services import call_log, sweep_overdue
 from integrations.models import Event, IdempotencyKey, WebhookDelivery
 from integrations.services import webhook_subscription_create
@@ -26,6 +25,8 @@ from leads.imports import import_configure, import_run, import_start
 from leads.models import ImportIssue, Lead
 from leads.services import lead_decide, lead_note_add
 from privacy.models import ErasureLog, ExportLog, Suppression
+from reporting.models import DashboardCell
+from reporting.rollup import dashboard_rollup_refresh
 
 from ..api.conftest import api_client
 from ..factories import CampaignFactory, UserFactory

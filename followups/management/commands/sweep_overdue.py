@@ -7,7 +7,7 @@ from followups.notifications import notification_emails_send
 from followups.services import sweep_overdue
 
 
-def _parse_now(value: str) -> datetime:
+def parse_now(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -21,7 +21,7 @@ class Command(BaseCommand):
     help = "One pass of the overdue sweep (warn, flag, escalate, reassign), then send its emails."
 
     def add_arguments(self, parser):
-        parser.add_argument("--now", type=_parse_now, help="Pretend it is this moment (ISO 8601).")
+        parser.add_argument("--now", type=parse_now, help="Pretend it is this moment (ISO 8601).")
         parser.add_argument(
             "--no-email", action="store_true", help="Leave the emails to the worker."
         )

@@ -1,11 +1,11 @@
-"""The manager dashboard's rollup: the figures of followups/metrics.py, pre-counted.
+"""The manager dashboard's rollup: the figures of reporting/metrics.py, pre-counted.
 
 Live, the dashboard aggregates every lead of the period (about 3 s at 200k
 leads); from the rollup it sums a few thousand rows. Nothing here defines a
-figure: the refresh stores the counts of metrics.lead_aggregates(),
-metrics.OVERDUE_AGGREGATES and metrics.ageing_aggregates() per cell, and the
-reads turn sums of them into Figures with metrics.figure_counts(), the same
-function the live computation uses. tests/followups/test_dashboard_rollup.py
+figure: the refresh stores the counts of figures.lead_aggregates(),
+figures.OVERDUE_AGGREGATES, figures.unsent_material_3w() and metrics.ageing_aggregates() per cell, and the
+reads turn sums of them into Figures with figures.figure_counts(), the same
+function the live computation uses. tests/reporting/test_dashboard_rollup.py
 checks rollup == live for every role, tile, table and chart.
 
 Freshness: the beat task `refresh_dashboard_rollup_task` runs every minute.
@@ -27,11 +27,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate, TruncWeek
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from followups import figures
+from followups.models import FollowUp
 from leads.models import Lead
 
 from . import metrics
@@ -42,15 +44,14 @@ from .models import (
     DashboardMinutes,
     DashboardOverdue,
     DashboardRollupState,
-    FollowUp,
 )
 
 KEY = ("team_id", "owner_id", "campaign_id", "channel")  # besides the day; columns of Lead too
-# The figures' counts (metrics.lead_aggregates); the n_stage_* columns are the funnel's.
+# The figures' counts (figures.lead_aggregates); the n_stage_* columns are the funnel's.
 CELL_COUNTS = [
     f.name
     for f in DashboardCell._meta.fields
-    if f.name.startswith("n_") and f.name not in metrics.STAGE_AGGREGATES
+    if f.name.startswith("n_") and f.name not in figures.STAGE_AGGREGATES
 ]
 PACKED = np.dtype("<i4")  # DashboardMinutes.values: little-endian int32, whatever the machine
 
@@ -155,7 +156,7 @@ def _insert_select(
 
 def _insert_lead_rows(leads: QuerySet, *, now: datetime) -> None:
     leads = leads.annotate(day=TruncDate("received_at"))
-    counts = {**metrics.lead_aggregates(now), **metrics.STAGE_AGGREGATES}
+    counts = {**figures.lead_aggregates(now), **figures.STAGE_AGGREGATES}
     _insert_select(
         DashboardCell,
         ["day", *KEY, *counts],
@@ -186,22 +187,30 @@ def _rebuild_snapshots(*, now: datetime) -> None:
     DashboardOverdue.objects.all().delete()
     lead_key = {column: F(f"lead__{column}") for column in KEY}
     overdue = (
-        metrics.overdue_followups(now)
+        FollowUp.objects.overdue(now)
         .annotate(day=TruncDate("lead__received_at"), **{f"k_{c}": e for c, e in lead_key.items()})
         .values("day", *(f"k_{c}" for c in KEY))
         .annotate(
-            n_material_overdue=metrics.OVERDUE_AGGREGATES["material"],
-            n_any_overdue=metrics.OVERDUE_AGGREGATES["any"],
+            n_material_overdue=figures.OVERDUE_AGGREGATES["material"],
+            n_tasks_overdue=figures.OVERDUE_AGGREGATES["tasks"],
         )
         .order_by()
     )
     # Annotations can't shadow FollowUp columns, hence k_*; renamed by position.
     _insert_select(
         DashboardOverdue,
-        ["day", *KEY, "n_material_overdue", "n_any_overdue"],
+        ["day", *KEY, "n_material_overdue", "n_tasks_overdue"],
         overdue,
-        ["day", *(f"k_{c}" for c in KEY), "n_material_overdue", "n_any_overdue"],
+        ["day", *(f"k_{c}" for c in KEY), "n_material_overdue", "n_tasks_overdue"],
     )
+    unsent = (
+        Lead.objects.filter(figures.unsent_material_3w(now))
+        .annotate(day=TruncDate("received_at"))
+        .values("day", *KEY)
+        .annotate(n_material_unsent_3w=Count("pk"))
+        .order_by()
+    )
+    _insert_select(DashboardOverdue, ["day", *KEY, "n_material_unsent_3w"], unsent)
     DashboardAgeing.objects.all().delete()
     buckets = metrics.ageing_aggregates(now)
     ageing = (
@@ -232,20 +241,28 @@ def as_of() -> datetime | None:
     return state
 
 
-def _sums(rows: QuerySet, fields: list[str]) -> dict:
+def _sums(fields: list[str]) -> dict:
     return {f: Coalesce(Sum(f), 0) for f in fields}
 
 
-def _overdue_by(part: metrics.Slice, group: str | None) -> dict:
-    rows = part.apply(DashboardOverdue.objects.all(), day_field="day")
-    aggregates = _sums(rows, ["n_material_overdue", "n_any_overdue"])
-    if group is None:
-        row = rows.aggregate(**aggregates)
-        return {None: (row["n_material_overdue"], row["n_any_overdue"])}
-    return {
-        row[group]: (row["n_material_overdue"], row["n_any_overdue"])
-        for row in rows.values(group).annotate(**aggregates).order_by()
-    }
+def _now_by(part: metrics.Slice, group: str | None, backlog: metrics.Slice) -> dict:
+    """{group value: figures.NowCounts} from the snapshot: material counts over the slice,
+    overdue tasks over `backlog` (the slice, or the slice over every day of receipt)."""
+    result: dict = defaultdict(figures.NowCounts)
+    for which, fields in (
+        (part, ["n_material_overdue", "n_material_unsent_3w"]),
+        (backlog, ["n_tasks_overdue"]),
+    ):
+        rows = which.apply(DashboardOverdue.objects.all(), day_field="day")
+        aggregates = _sums(fields)
+        if group is None:
+            grouped = [(None, rows.aggregate(**aggregates))]
+        else:
+            grouped = [(row[group], row) for row in rows.values(group).annotate(**aggregates)]
+        for key, row in grouped:
+            for name in fields:  # the snapshot's n_<name> is NowCounts.<name>
+                setattr(result[key], name.removeprefix("n_"), row[name])
+    return result
 
 
 def _minutes_rows(part: metrics.Slice) -> list[tuple]:
@@ -292,12 +309,11 @@ def _empty_durations() -> dict:
 
 def handoff_figures(part: metrics.Slice, minutes: list[tuple] | None = None) -> metrics.Figures:
     cells = part.apply(DashboardCell.objects.all(), day_field="day")
-    row = cells.aggregate(**_sums(cells, CELL_COUNTS))
+    row = cells.aggregate(**_sums(CELL_COUNTS))
     minutes = _minutes_rows(part) if minutes is None else minutes
     durations = {**_empty_durations(), **_durations(minutes).get(None, {})}
-    return metrics.Figures(
-        counts=metrics.figure_counts(row, _overdue_by(part, None)[None]), durations=durations
-    )
+    now_counts = _now_by(part, None, backlog=part.with_period(None, None))[None]
+    return metrics.Figures(counts=figures.figure_counts(row, now_counts), durations=durations)
 
 
 def breakdown(
@@ -305,19 +321,29 @@ def breakdown(
 ) -> list[tuple[object, metrics.Figures]]:
     field, _label = metrics.BREAKDOWNS[by]
     cells = part.apply(DashboardCell.objects.all(), day_field="day")
-    rows = cells.values(field).annotate(**_sums(cells, CELL_COUNTS)).order_by("-n_leads", field)
-    overdue = _overdue_by(part, field)
+    rows = [
+        row
+        for row in cells.values(field).annotate(**_sums(CELL_COUNTS)).order_by("-n_leads")
+        if row["n_leads"]
+    ]
+    now_counts = _now_by(part, field, backlog=part.with_period(None, None))
+    # As metrics.breakdown: groups with overdue tasks but no lead in the period come last.
+    seen = {row[field] for row in rows}
+    rows += [
+        {field: key, **dict.fromkeys(CELL_COUNTS, 0)}
+        for key, counts in sorted(now_counts.items(), key=lambda item: str(item[0]))
+        if key not in seen and counts.tasks_overdue
+    ]
     durations = _durations(_minutes_rows(part) if minutes is None else minutes, field)
     return [
         (
             row[field],
             metrics.Figures(
-                counts=metrics.figure_counts(row, overdue.get(row[field], (0, 0))),
+                counts=figures.figure_counts(row, now_counts.get(row[field])),
                 durations={**_empty_durations(), **durations.get(row[field], {})},
             ),
         )
         for row in rows
-        if row["n_leads"]
     ]
 
 
@@ -326,22 +352,24 @@ def weekly(part: metrics.Slice) -> list[tuple[date, metrics.Figures]]:
     rows = (
         cells.annotate(week=TruncWeek("day"))
         .values("week")
-        .annotate(**_sums(cells, CELL_COUNTS))
+        .annotate(**_sums(CELL_COUNTS))
         .order_by("week")
     )
-    overdue = {
-        row["week"]: (row["m"], row["a"])
+    now_counts = {
+        row["week"]: figures.NowCounts(
+            row["n_material_overdue"], row["n_tasks_overdue"], row["n_material_unsent_3w"]
+        )
         for row in part.apply(DashboardOverdue.objects.all(), day_field="day")
         .annotate(week=TruncWeek("day"))
         .values("week")
-        .annotate(m=Sum("n_material_overdue"), a=Sum("n_any_overdue"))
+        .annotate(**_sums(["n_material_overdue", "n_tasks_overdue", "n_material_unsent_3w"]))
         .order_by()
     }
     return [
         (
             row["week"],
             metrics.Figures(
-                counts=metrics.figure_counts(row, overdue.get(row["week"], (0, 0))), durations={}
+                counts=figures.figure_counts(row, now_counts.get(row["week"])), durations={}
             ),
         )
         for row in rows
@@ -361,7 +389,7 @@ def ageing(part: metrics.Slice) -> list[tuple[str, int]]:
 
 def funnel(part: metrics.Slice) -> list[tuple[str, int]]:
     cells = part.apply(DashboardCell.objects.all(), day_field="day")
-    return metrics.funnel_from(cells.aggregate(**_sums(cells, list(metrics.STAGE_AGGREGATES))))
+    return figures.funnel_from(cells.aggregate(**_sums(list(figures.STAGE_AGGREGATES))))
 
 
 class RollupFigures:

@@ -9,12 +9,13 @@ from django.db import connection, transaction
 from django.urls import reverse
 
 from accounts.models import Role
-from followups import metrics, rollup
-from followups.models import DashboardDirty, DashboardRollupState, FollowUp
+from followups.models import FollowUp
 from followups.services import call_log, material_dispatch
-from followups.tasks import refresh_dashboard_rollup_task
 from leads.models import Lead
 from leads.services import lead_decide, leads_reassign
+from reporting import metrics, rollup
+from reporting.models import DashboardDirty, DashboardRollupState
+from reporting.tasks import refresh_dashboard_rollup_task
 
 from ..factories import UserFactory, receive_lead
 from .conftest import NOW
@@ -175,7 +176,7 @@ def test_a_refresh_while_another_one_runs_steps_aside(history):  # noqa: F811
 
 def test_beat_refreshes_the_rollup_every_minute_and_a_late_tick_expires_before_the_next():
     entry = settings.CELERY_BEAT_SCHEDULE["refresh-dashboard-rollup"]
-    assert entry["task"] == "followups.tasks.refresh_dashboard_rollup_task"
+    assert entry["task"] == "reporting.tasks.refresh_dashboard_rollup_task"
     assert entry["schedule"] <= 60
     assert entry["options"]["expires"] < entry["schedule"]
 
@@ -188,7 +189,7 @@ def test_the_dashboard_reads_the_rollup_and_says_how_fresh_it_is(
     rollup.dashboard_rollup_refresh(now=NOW)
     client.force_login(manager)
     time_machine.move_to(NOW + timedelta(minutes=2), tick=False)
-    page = client.get(reverse("followups:dashboard"))
+    page = client.get(reverse("reporting:dashboard"))
     assert page.context["as_of"] == NOW and not page.context["late"]
     assert b'data-testid="as-of"' in page.content
     leads_tile = next(t for t in page.context["tiles"] if t["key"] == "leads")
@@ -199,7 +200,7 @@ def test_the_dashboard_reads_the_rollup_and_says_how_fresh_it_is(
             for value, href in cells:
                 assert client.get(href).context["total"] == value, href
     time_machine.move_to(NOW + timedelta(minutes=6), tick=False)
-    assert client.get(reverse("followups:dashboard")).context["late"]
+    assert client.get(reverse("reporting:dashboard")).context["late"]
 
 
 @pytest.mark.django_db

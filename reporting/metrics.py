@@ -1,9 +1,10 @@
-"""Handoff SLA figures: each defined once here, as a filter on leads.
+"""The dashboard's figures, computed live from the leads (reporting/rollup.py pre-counts them).
 
-The dashboard tiles, the breakdown tables, the drill-down lists and the
-reference tests all use METRICS, so a figure and the leads behind it can never
-disagree. Times are business minutes since received_at, recorded once by the
-services (Lead.material_minutes, Lead.first_contact_minutes).
+Each figure is defined once in followups.figures (a filter on leads); here are
+what the dashboard adds around them: rates and durations, breakdowns by rep,
+team, campaign and channel, weeks, ageing, whose leads a user's dashboard
+covers (scope) and the period. The reference tests compare the rollup with
+these.
 """
 
 from __future__ import annotations
@@ -18,91 +19,9 @@ from django.db.models.functions import TruncWeek
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from leads.models import CLOSED_STAGES, RECEIVED_FLOOR, Lead, Stage
-
-from .models import FollowUp
-
-
-def _open_overdue(kind: str | None = None, *, now: datetime):
-    followups = FollowUp.objects.filter(
-        lead=OuterRef("pk"), completed_at__isnull=True, overdue_at__lte=now
-    )
-    if kind:
-        followups = followups.filter(kind=kind)
-    return Exists(followups)
-
-
-@dataclass(frozen=True)
-class Metric:
-    key: str
-    label: str
-    definition: str
-
-    def q(self, now: datetime) -> Q:
-        return METRIC_FILTERS[self.key](now)
-
-
-METRIC_FILTERS = {
-    "leads": lambda now: Q(),
-    "material_requested": lambda now: Q(requests_material=True),
-    "material_on_time": lambda now: Q(requests_material=True, material_on_time=True),
-    "material_late": lambda now: (
-        Q(requests_material=True)
-        & (
-            Q(material_on_time=False)
-            | Q(material_sent_at__isnull=True) & _open_overdue(FollowUp.Kind.MATERIAL, now=now)
-        )
-    ),
-    "material_pending": lambda now: (
-        Q(requests_material=True, material_sent_at__isnull=True)
-        & ~_open_overdue(FollowUp.Kind.MATERIAL, now=now)
-    ),
-    "contacted": lambda now: Q(first_contact_at__isnull=False),
-    "reached": lambda now: Q(reached_at__isnull=False),
-    "never_contacted": lambda now: Q(first_contact_at__isnull=True),
-    "decided": lambda now: ~Q(decision=""),
-    "accepted": lambda now: Q(decision="accepted"),
-    "rejected": lambda now: Q(decision="rejected"),
-    "overdue_now": lambda now: _open_overdue(now=now),
-}
-
-METRICS = {
-    m.key: m
-    for m in [
-        Metric("leads", _("Leads received"), _("Leads received in the period.")),
-        Metric(
-            "material_requested", _("Material requested"), _("Leads that asked for info material.")
-        ),
-        Metric(
-            "material_on_time",
-            _("Material on time"),
-            _("Material sent no later than its overdue point (business time from receipt)."),
-        ),
-        Metric(
-            "material_late",
-            _("Material late"),
-            _("Material sent after its overdue point, or not sent and overdue now."),
-        ),
-        Metric(
-            "material_pending", _("Material not yet due"), _("Not sent yet and not overdue yet.")
-        ),
-        Metric("contacted", _("Called"), _("Leads with at least one call attempt.")),
-        Metric(
-            "reached", _("Reached by phone"), _("Leads with at least one call that reached them.")
-        ),
-        Metric(
-            "never_contacted", _("Never contacted"), _("Leads without any call attempt so far.")
-        ),
-        Metric("decided", _("Decided by sales"), _("Leads sales accepted or rejected.")),
-        Metric("accepted", _("Accepted"), _("Leads sales accepted.")),
-        Metric("rejected", _("Rejected"), _("Leads sales rejected, with a reason.")),
-        Metric(
-            "overdue_now",
-            _("Overdue now"),
-            _("Leads with an open follow-up past its overdue point now."),
-        ),
-    ]
-}
+from followups import figures
+from followups.models import FollowUp
+from leads.models import RECEIVED_FLOOR, Lead
 
 RATES = {
     # rate: (numerator, denominator, definition)
@@ -114,6 +33,32 @@ RATES = {
     "call_rate": ("contacted", ("leads",), _("Leads with a call attempt ÷ leads received.")),
     "reach_rate": ("reached", ("leads",), _("Leads reached by phone ÷ leads received.")),
     "acceptance_rate": ("accepted", ("decided",), _("Accepted ÷ accepted + rejected.")),
+    # The headline shares: the failure LeadBridge exists to end, as the field study put it.
+    "material_waited_3w_share": (
+        "material_waited_3w",
+        ("material_known_3w",),
+        _(
+            "Material requests that waited more than 3 weeks ÷ requests sent already or made "
+            "more than 3 weeks ago."
+        ),
+    ),
+    "material_late_share": (
+        "material_late",
+        ("material_on_time", "material_late"),
+        _("Material past its SLA ÷ (on time + late); not-yet-due material is left out."),
+    ),
+    "never_called_share": (
+        "never_contacted",
+        ("leads",),
+        _("Leads without any call attempt ÷ leads received."),
+    ),
+}
+
+# The dashboard shows these first, large, with their trend and before/after.
+HEADLINE_SHARES = {
+    "material_waited_3w_share": _("Material waited more than 3 weeks"),
+    "material_late_share": _("Material past its SLA"),
+    "never_called_share": _("Never called back"),
 }
 
 DURATIONS = {
@@ -175,64 +120,6 @@ class Figures:
         return {name: self.rate(name) for name in RATES}
 
 
-# Figures that depend on an open follow-up being overdue *now* are counted from
-# the follow-up side — one grouped query over the open, overdue rows (a partial
-# index) — instead of an EXISTS per lead; the rest are column filters on Lead.
-_NOW_DEPENDENT = ("material_late", "material_pending", "overdue_now")
-
-
-def lead_aggregates(now: datetime) -> dict:
-    # Prefixed: some metric names are also Lead columns (material_on_time).
-    aggregates = {
-        f"n_{key}": Count("pk", filter=metric.q(now))
-        for key, metric in METRICS.items()
-        if key not in _NOW_DEPENDENT
-    }
-    aggregates["n_material_sent_late"] = Count(
-        "pk", filter=Q(requests_material=True, material_on_time=False)
-    )
-    aggregates["n_material_unsent"] = Count(
-        "pk", filter=Q(requests_material=True, material_sent_at__isnull=True)
-    )
-    return aggregates
-
-
-def overdue_followups(now: datetime) -> QuerySet:
-    """The open follow-ups past their overdue point: "overdue now" and late unsent material."""
-    return FollowUp.objects.filter(completed_at__isnull=True, overdue_at__lte=now)
-
-
-# Over overdue_followups(): leads whose material is overdue and unsent, and leads with anything overdue.
-OVERDUE_AGGREGATES = {
-    "material": Count(
-        "lead", filter=Q(kind=FollowUp.Kind.MATERIAL, lead__requests_material=True), distinct=True
-    ),
-    "any": Count("lead", distinct=True),
-}
-
-
-def _overdue(*, leads: QuerySet, now: datetime, group=None) -> dict:
-    """{group key: (leads with material overdue and unsent, leads with anything overdue)}."""
-    rows = overdue_followups(now).filter(lead__in=leads)
-    aggregates = OVERDUE_AGGREGATES
-    if group is None:
-        row = rows.aggregate(**aggregates)
-        return {None: (row["material"], row["any"])}
-    return {
-        row["key"]: (row["material"], row["any"])
-        for row in rows.annotate(key=group).values("key").annotate(**aggregates).order_by()
-    }
-
-
-def figure_counts(row: dict, overdue: tuple[int, int] = (0, 0)) -> dict[str, int]:
-    counts = {key: row[f"n_{key}"] for key in METRICS if key not in _NOW_DEPENDENT}
-    material_overdue, any_overdue = overdue
-    counts["material_late"] = row["n_material_sent_late"] + material_overdue
-    counts["material_pending"] = row["n_material_unsent"] - material_overdue
-    counts["overdue_now"] = any_overdue
-    return {key: counts[key] for key in METRICS}
-
-
 def _durations(leads: QuerySet, group: str | None = None) -> dict:
     """Median and p90 per duration field, overall or per value of `group`."""
     result: dict = {}
@@ -266,10 +153,10 @@ def _durations(leads: QuerySet, group: str | None = None) -> dict:
     return result
 
 
-def handoff_figures(*, leads: QuerySet, now: datetime) -> Figures:
-    overdue = _overdue(leads=leads, now=now)[None]
+def handoff_figures(*, leads: QuerySet, now: datetime, backlog: QuerySet | None = None) -> Figures:
+    """The figures of these leads; the backlog ones (overdue now) over `backlog` (default: them)."""
     return Figures(
-        counts=figure_counts(leads.aggregate(**lead_aggregates(now)), overdue),
+        counts=figures.handoff_counts(leads=leads, now=now, backlog=backlog),
         durations=_durations(leads),
     )
 
@@ -283,32 +170,46 @@ BREAKDOWNS = {
 }
 
 
-def breakdown(*, leads: QuerySet, now: datetime, by: str) -> list[tuple[object, Figures]]:
-    """The same figures per rep, team, campaign or channel, largest group first."""
+def breakdown(
+    *, leads: QuerySet, now: datetime, by: str, backlog: QuerySet | None = None
+) -> list[tuple[object, Figures]]:
+    """The same figures per rep, team, campaign or channel, largest group first; a group
+    with no lead in the period but overdue tasks in `backlog` comes last, so a rep's
+    forgotten leads do not drop off the table."""
     field, _label = BREAKDOWNS[by]
-    rows = leads.values(field).annotate(**lead_aggregates(now)).order_by("-n_leads")
-    overdue = _overdue(leads=leads, now=now, group=F(f"lead__{field}"))
+    rows = list(leads.values(field).annotate(**figures.lead_aggregates(now)).order_by("-n_leads"))
+    now_counts = figures.now_counts(
+        leads=leads,
+        backlog=leads if backlog is None else backlog,
+        now=now,
+        group=lambda path: F(f"{path}{field}"),
+    )
+    seen = {row[field] for row in rows}
+    zero = dict.fromkeys(figures.lead_aggregates(now), 0)
+    rows += [
+        {field: key, **zero}
+        for key, counts in sorted(now_counts.items(), key=lambda item: str(item[0]))
+        if key not in seen and counts.tasks_overdue
+    ]
     durations = _durations(leads, group=field)
     empty = {f: {"median": None, "p90": None} for f in DURATIONS}
-    result = []
-    for row in rows:
-        key = row[field]
-        result.append(
-            (
-                key,
-                Figures(
-                    counts=figure_counts(row, overdue.get(key, (0, 0))),
-                    durations={**empty, **durations.get(key, {})},
-                ),
-            )
+    return [
+        (
+            row[field],
+            Figures(
+                counts=figures.figure_counts(row, now_counts.get(row[field])),
+                durations={**empty, **durations.get(row[field], {})},
+            ),
         )
-    return result
+        for row in rows
+    ]
 
 
 def weekly(
     *, leads: QuerySet, now: datetime, start: date | None, end: date | None
 ) -> list[tuple[date, Figures]]:
-    """Figures per week of receipt (Monday), oldest first: the before/after of the handoff."""
+    """Figures per week of receipt (Monday), oldest first: the before/after of the handoff.
+    Overdue tasks count in the week their lead was received."""
     if start and end:
         leads = leads.filter(
             received_at__gte=period_bounds(start, end)[0],
@@ -317,14 +218,16 @@ def weekly(
     rows = (
         leads.annotate(week=TruncWeek("received_at"))
         .values("week")
-        .annotate(**lead_aggregates(now))
+        .annotate(**figures.lead_aggregates(now))
         .order_by("week")
     )
-    overdue = _overdue(leads=leads, now=now, group=TruncWeek("lead__received_at"))
+    now_counts = figures.now_counts(
+        leads=leads, backlog=leads, now=now, group=lambda path: TruncWeek(f"{path}received_at")
+    )
     return [
         (
             row["week"].date(),
-            Figures(counts=figure_counts(row, overdue.get(row["week"], (0, 0))), durations={}),
+            Figures(counts=figures.figure_counts(row, now_counts.get(row["week"])), durations={}),
         )
         for row in rows
     ]
@@ -346,42 +249,30 @@ def ageing(*, leads: QuerySet, now: datetime) -> list[tuple[str, int]]:
     return [(str(label), counts[f"b{i}"]) for i, (label, _low, _high) in enumerate(AGEING_BUCKETS)]
 
 
+def ageing_condition(index: int, now: datetime) -> Q:
+    """Over open follow-ups: those in AGEING_BUCKETS[index] at `now`."""
+    _label, low, high = AGEING_BUCKETS[index]
+    if low is None:
+        return Q(overdue_at__gt=now)
+    condition = Q(overdue_at__lte=now - timedelta(days=low))
+    if high is not None:
+        condition &= Q(overdue_at__gt=now - timedelta(days=high))
+    return condition
+
+
 def ageing_aggregates(now: datetime) -> dict:
     """Over open follow-ups: b<i> counts those in AGEING_BUCKETS[i] at `now`."""
-    buckets = {}
-    for index, (_label, low, high) in enumerate(AGEING_BUCKETS):
-        condition = Q()
-        if low is None:
-            condition &= Q(overdue_at__gt=now)
-        else:
-            condition &= Q(overdue_at__lte=now - timedelta(days=low))
-            if low == 0:
-                condition &= Q(overdue_at__lte=now)
-        if high is not None and low is not None:
-            condition &= Q(overdue_at__gt=now - timedelta(days=high))
-        buckets[f"b{index}"] = Count("pk", filter=condition)
-    return buckets
+    return {
+        f"b{index}": Count("pk", filter=ageing_condition(index, now))
+        for index in range(len(AGEING_BUCKETS))
+    }
 
 
-FUNNEL = [Stage.LEAD, Stage.PROSPECT, Stage.PRESALES, Stage.SALE, Stage.AFTERSALES]
-
-
-# Leads per stage, as columns (n_stage_<stage>): the funnel's input, live and in the rollup.
-STAGE_AGGREGATES = {f"n_stage_{stage}": Count("pk", filter=Q(stage=stage)) for stage in Stage}
-
-
-def funnel(*, leads: QuerySet) -> list[tuple[str, int]]:
-    """How many leads reached each stage (a sale has passed through prospect and pre-sales)."""
-    return funnel_from(leads.aggregate(**STAGE_AGGREGATES))
-
-
-def funnel_from(row: dict[str, int]) -> list[tuple[str, int]]:
-    by_stage = {stage: row[f"n_stage_{stage}"] or 0 for stage in Stage}
-    reached = []
-    for index, stage in enumerate(FUNNEL):
-        reached.append((str(stage.label), sum(by_stage.get(s, 0) for s in FUNNEL[index:])))
-    exits = [(str(Stage(s).label), by_stage.get(s, 0)) for s in CLOSED_STAGES]
-    return reached + sorted(exits)
+def ageing_leads_q(index: int, now: datetime) -> Q:
+    """Over leads: those with an open follow-up in AGEING_BUCKETS[index] (a bar's drill-down)."""
+    return Q(
+        Exists(FollowUp.objects.open().filter(ageing_condition(index, now), lead=OuterRef("pk")))
+    )
 
 
 def scope(*, user, leads: QuerySet | None = None) -> QuerySet:
@@ -397,7 +288,7 @@ def scope(*, user, leads: QuerySet | None = None) -> QuerySet:
 def scope_conditions(user) -> tuple[tuple[str, object], ...]:
     """scope() as column conditions the rollup can apply too (team_id, owner_id).
 
-    Lead.objects.visible_to() then scope(); tests/followups/test_dashboard_rollup.py
+    Lead.objects.visible_to() then scope(); tests/reporting/test_dashboard_rollup.py
     checks both give the same figures for every role.
     """
     conditions: list[tuple[str, object]] = []
@@ -473,7 +364,7 @@ def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 
 class LiveFigures:
-    """The dashboard's reads computed from the leads themselves (followups/rollup.py has the same
+    """The dashboard's reads computed from the leads themselves (reporting/rollup.py has the same
     methods over the rollup). The rollup is checked against these; the dashboard uses them only
     until the rollup's first refresh."""
 
@@ -481,10 +372,14 @@ class LiveFigures:
         self.now = now
 
     def handoff_figures(self, part: Slice) -> Figures:
-        return handoff_figures(leads=part.leads(), now=self.now)
+        return handoff_figures(
+            leads=part.leads(), now=self.now, backlog=part.with_period(None, None).leads()
+        )
 
     def breakdown(self, part: Slice, *, by: str) -> list[tuple[object, Figures]]:
-        return breakdown(leads=part.leads(), now=self.now, by=by)
+        return breakdown(
+            leads=part.leads(), now=self.now, by=by, backlog=part.with_period(None, None).leads()
+        )
 
     def weekly(self, part: Slice) -> list[tuple[date, Figures]]:
         return weekly(leads=part.leads(), now=self.now, start=None, end=None)
@@ -493,4 +388,4 @@ class LiveFigures:
         return ageing(leads=part.with_period(None, None).leads(), now=self.now)
 
     def funnel(self, part: Slice) -> list[tuple[str, int]]:
-        return funnel(leads=part.leads())
+        return figures.funnel(leads=part.leads())
