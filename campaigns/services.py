@@ -758,7 +758,7 @@ class Promise:
 def _callback_after_material(*, lead: Lead, material: FollowUp, policy, calendar) -> datetime:
     """When the call-back is due if the material goes out at its deadline: the call-back
     material_dispatch books then, counted by the same code (followup_build)."""
-    from followups.services import followup_build
+    from followups.deadlines import followup_build
 
     printed = lead.requested_material is not None and lead.requested_material.is_printed
     return followup_build(
@@ -789,7 +789,7 @@ def plan_deadlines(
     """The deadlines a lead arriving `now` would get under this plan (team and policy),
     for each material the campaign offers and for a lead asking for none, computed by
     the intake's own code (followups.services.initial_followups)."""
-    from followups.services import calendar_for, initial_followups, sla_policy_for
+    from followups.deadlines import calendar_for, initial_followups, sla_policy_for
 
     policy = sla_policy or sla_policy_for(lead=Lead(channel=campaign.channel))
     calendar = calendar_for(team=team)

@@ -234,6 +234,9 @@ def queue(request):
             "filters": {name: str(value) for name, value in filters.valid().items()},
             "filter_problems": filters.problems(),
             "seen": _seen(counts),
+            # The one meaning of overdue (docs/OVERDUE.md): tasks past their deadline,
+            # the number the dashboard's tile shows for the same scope.
+            "overdue_tasks": _queue_scope(request).overdue(now).count(),
         },
     )
 

@@ -308,6 +308,7 @@ RATE_LABELS = {
     "call_rate": gettext_lazy("Call-back rate"),
     "reach_rate": gettext_lazy("Reached by phone"),
     "acceptance_rate": gettext_lazy("Sales acceptance rate"),
+    **metrics.HEADLINE_SHARES,
 }
 
 

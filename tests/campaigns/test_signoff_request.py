@@ -19,7 +19,7 @@ from campaigns.services import (
     plan_deadlines,
 )
 from followups.models import Notification
-from followups.services import notification_emails_send
+from followups.notifications import notification_emails_send
 from followups.tasks import send_notification_emails_task
 from leadbridge.calendar import TZ
 

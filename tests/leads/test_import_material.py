@@ -5,7 +5,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone, translation
 
-from leads.imports import ImportOptions, import_run, parse_rows
+from leads.import_files import ImportOptions, parse_rows
+from leads.imports import import_run
 from leads.models import ImportJob, Lead
 
 CSV = (

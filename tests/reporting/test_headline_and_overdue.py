@@ -110,7 +110,8 @@ def test_overdue_now_counts_the_tasks_the_team_queue_counts_old_leads_too(
         lead__team=manager.team, completed_at=None, overdue_at__lte=NOW
     ).count()
     queue = client.get(reverse("followups:queue"))
-    queue_overdue = next(s["count"] for s in queue.context["sections"] if s["name"] == "overdue")
+    # The queue shows leads per section and, under Overdue, the tasks past their deadline.
+    queue_overdue = queue.context["overdue_tasks"]
     assert tile["value"] == raw == queue_overdue
     assert tile["delta"] is None  # "now" has no period before it
     # Its list holds the forgotten lead, oldest deadline first, and counts the same tasks.
