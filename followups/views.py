@@ -68,31 +68,6 @@ class LeadRow:
         return len(self.others) if self.more is None else self.more
 
 
-def _queue_scope(request):
-    """Whose follow-ups: a rep their own; a team lead the team's (or one rep's); admins all.
-
-    Filters of the task itself (assignee, kind) are on these rows; the lead-level ones
-    (team, campaign) travel with the lead, so _heads needs no join for them.
-    """
-    user = request.user
-    if user.is_marketing:
-        raise PermissionDenied
-    items = FollowUp.objects.open()
-    filters = QueueFilterForm(request.GET).valid()
-    if user.is_rep:
-        items = items.filter(assignee=user)
-    else:
-        if user.is_manager:
-            items = items.filter(lead__team_id=user.team_id)
-        if "rep" in filters:
-            items = items.filter(assignee_id=filters["rep"])
-    if "kind" in filters:
-        items = items.filter(kind=filters["kind"])
-    if "campaign" in filters:
-        items = items.filter(lead__campaign_id=filters["campaign"])
-    return items
-
-
 def _task_scope(request):
     """The follow-up-level part of the scope: what may be a lead's earlier task in heads()."""
     user = request.user
@@ -104,6 +79,24 @@ def _task_scope(request):
         items = items.filter(assignee_id=filters["rep"])
     if "kind" in filters:
         items = items.filter(kind=filters["kind"])
+    return items
+
+
+def _queue_scope(request):
+    """Whose follow-ups: a rep their own; a team lead the team's (or one rep's); admins all.
+
+    The task's own filters (assignee, kind) come from _task_scope; the lead-level ones
+    (team, campaign) travel with the lead, so _heads needs no join for them.
+    """
+    user = request.user
+    if user.is_marketing:
+        raise PermissionDenied
+    items = _task_scope(request)
+    if user.is_manager:
+        items = items.filter(lead__team_id=user.team_id)
+    filters = QueueFilterForm(request.GET).valid()
+    if "campaign" in filters:
+        items = items.filter(lead__campaign_id=filters["campaign"])
     return items
 
 
