@@ -14,7 +14,6 @@ from accounts.models import Team
 from campaigns.models import Channel
 from leadbridge import lookups
 from leadbridge.calendar import BusinessCalendar, BusinessDuration
-from leadbridge.instances import fresh
 from leads.models import Lead, LeadEvent
 
 from .models import FollowUp, SlaPolicy
@@ -125,8 +124,7 @@ def followup_build(
     **extra,
 ) -> FollowUp:
     """An unsaved follow-up for the lead's owner with its deadlines computed."""
-    followup = fresh(
-        FollowUp,
+    followup = FollowUp(
         lead=lead,
         kind=kind,
         rule=rule,
@@ -176,8 +174,7 @@ def initial_followups(
 
 def followup_created_entry(*, lead: Lead, followup: FollowUp, policy: SlaPolicy) -> LeadEvent:
     """The timeline entry for one of a lead's initial follow-ups (unsaved)."""
-    return fresh(
-        LeadEvent,
+    return LeadEvent(
         lead=lead,
         followup=followup,
         kind=LeadEvent.Kind.FOLLOWUP_CREATED,

@@ -50,7 +50,6 @@ from followups.deadlines import (
 from followups.models import FollowUp
 from integrations.models import Event
 from integrations.services import webhook_deliveries_for_leads, webhook_followups_completed
-from leadbridge.instances import fresh
 from privacy.services import suppressed_emails
 
 from ..models import Lead, LeadEvent, lawful_basis_record
@@ -261,7 +260,7 @@ class _Batch:
         owner, team = fields.pop("owner", None), fields.pop("team", None)
         fields.setdefault("received_at", self.now)
         fields.update(lawful_basis_record(fields, source=self.source))
-        lead = fresh(Lead, campaign=campaign, source=self.source, **fields)
+        lead = Lead(campaign=campaign, source=self.source, **fields)
         if campaign is not None:
             lead.channel = lead.channel or campaign.channel
             if lead.requests_material and lead.requested_material_id is None:
@@ -355,8 +354,7 @@ class _Batch:
         for lead in leads:
             campaign = lead.campaign
             events.append(
-                fresh(
-                    LeadEvent,
+                LeadEvent(
                     lead=lead,
                     kind=LeadEvent.Kind.RECEIVED,
                     actor=actor,
@@ -366,8 +364,7 @@ class _Batch:
             )
             if lead.owner_id:
                 events.append(
-                    fresh(
-                        LeadEvent,
+                    LeadEvent(
                         lead=lead,
                         kind=LeadEvent.Kind.ASSIGNED,
                         actor=actor,
